@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh machine, and does nothing that is already done:
+#   .venv (Python >= 3.10), the dependencies, the compiled parts (Cython NMS, Sim3DR rasteriser)
+#   and every asset of utils/assets_manifest.json (3DMM data, detector and regressor weights,
+#   demo photos, benchmark ground truth).
+# Usage: ./setup.sh [fetch_assets.py options]     e.g. ./setup.sh --official-weights
+# Assets come from their public URLs, or from a local mirror: SYNERGYNET_MIRROR=DIR ./setup.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+pick_python() {
+    for candidate in "${PYTHON:-}" python3.11 python3.12 python3.10 python3; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    echo "error: Python >= 3.10 not found (set PYTHON=/path/to/python3)" >&2
+    return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+    python=$(pick_python)
+    echo "setup: creating .venv with $($python --version)"
+    "$python" -m venv .venv
+fi
+
+# Reinstall only when what the install depends on has changed.
+stamp=.venv/.synergynet-install-stamp
+digest=$(cat pyproject.toml setup.py $(find FaceBoxes Sim3DR -name '*.pyx' -o -name '*.cpp' -o -name '*.h' | sort) | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+    echo "setup: installing dependencies and building the compiled parts (first time: a few minutes)"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    echo "$digest" > "$stamp"
+fi
+
+.venv/bin/python fetch_assets.py "$@"

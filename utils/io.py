@@ -1,0 +1,126 @@
+"""Reading files safely: numpy-only pickles, checkpoints without code, images of any kind.
+
+Nothing here runs code from a file. Pickles (`param_whitening.pkl`, 3DDFA_V2's
+`param_mean_std_62d_120x120.pkl`) are read with an unpickler that only rebuilds numpy
+arrays and plain containers; checkpoints go through `torch.load(weights_only=True)`.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from utils.errors import SynergyError
+
+# The globals a pickle of numpy arrays needs, and nothing else.
+_NUMPY_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("collections", "OrderedDict"),
+}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _NUMPY_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a pickle")
+
+
+def safe_pickle_loads(data: bytes) -> Any:
+    """Unpickle data that may only hold numpy arrays, numbers, strings, lists and dicts."""
+    return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def safe_pickle_load(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return safe_pickle_loads(path.read_bytes())
+    except FileNotFoundError:
+        raise SynergyError(f"missing file {path}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise SynergyError(f"{path} is not a pickle of numpy arrays ({exc})") from None
+
+
+def _load(fp: str | os.PathLike) -> Any:
+    """The original's loader by suffix (`.npy`, `.pkl`), without running pickled code."""
+    suffix = str(fp).rsplit(".", 1)[-1]
+    if suffix == "npy":
+        return np.load(fp, allow_pickle=False)
+    if suffix == "pkl":
+        return safe_pickle_load(fp)
+    raise SynergyError(f"unknown file type: {fp}")
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a torch checkpoint without running code from it.
+
+    Returns the state dict (the `state_dict` entry when the file holds one). Missing,
+    empty, truncated or non-checkpoint files raise `SynergyError` with one line.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise SynergyError(f"weights file {path} not found")
+    if path.stat().st_size == 0:
+        raise SynergyError(f"weights file {path} is empty")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise SynergyError(f"{path} is not a plain checkpoint (refusing to run code from it: {first})") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError,
+            IndexError, KeyError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SynergyError(f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}") from None
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not state or not all(hasattr(v, "shape") for v in state.values()):
+        raise SynergyError(f"{path} holds no state dict of tensors")
+    return state
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read any image OpenCV reads as 8-bit BGR (HxWx3, uint8).
+
+    Grayscale is expanded, alpha is dropped (composited on black, as OpenCV's
+    conversion does), 16-bit and float images are scaled to 8 bits. Unreadable or
+    non-image files raise `SynergyError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SynergyError(f"image {path} not found")
+    raw = np.fromfile(path, dtype=np.uint8)  # also handles names OpenCV's imread cannot
+    if raw.size == 0:
+        raise SynergyError(f"image {path} is empty")
+    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise SynergyError(f"{path} is not an image OpenCV can read")
+    return to_bgr8(image)
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Normalise any decoded image (gray, BGRA, 16-bit, float) to 8-bit BGR."""
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 1:
+        image = cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image)
