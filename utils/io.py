@@ -90,6 +90,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
+def strip_module_prefix(state: dict) -> dict:
+    """Drop the `module.` prefix nn.DataParallel adds to every key."""
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read any image OpenCV reads as 8-bit BGR (HxWx3, uint8).
 
@@ -124,3 +129,23 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     elif image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return np.ascontiguousarray(image)
+
+
+# Extensions of the formats OpenCV decodes (a file that still cannot be read is reported).
+IMAGE_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".jp2", ".png", ".bmp", ".dib", ".webp", ".ppm", ".pgm", ".pbm", ".pnm",
+    ".pfm", ".tif", ".tiff", ".sr", ".ras", ".exr", ".hdr", ".pic", ".avif",
+})
+
+
+def list_images(path: str | os.PathLike, extensions: frozenset[str] | set[str] = IMAGE_EXTENSIONS) -> list[Path]:
+    """A file itself, or a folder's image files (not recursive, sorted, hidden files skipped)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.exists():
+        raise SynergyError(f"{path} does not exist")
+    if not path.is_dir():
+        raise SynergyError(f"{path} is neither a file nor a folder")
+    return sorted(p for p in path.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in extensions)

@@ -1,0 +1,62 @@
+"""Pieces the image backbones share: the 62-parameter heads, the no-download rule, width rounding.
+
+The original's ResNet, ResNeSt and GhostNet backbones end in the same four linear
+heads (pose 12, shape 40, expression 10 and an unused texture 40) under different
+attribute names. The texture head is kept so that the original's state dicts load
+with strict key checks, but it never contributes to the output: every backbone
+returns `(params, pooled)` with `params = [pose 12 | shape 40 | expression 10]`.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NUM_POSE = 12
+NUM_SHAPE = 40
+NUM_EXPRESSION = 10
+NUM_TEXTURE = 40  # a texture head the original defines but never trains
+NUM_PARAMS = NUM_POSE + NUM_SHAPE + NUM_EXPRESSION  # 62
+
+
+def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    """Round a width to a multiple of `divisor`, never more than 10% below `value`.
+
+    The TF MobileNet rule, used by MobileNetV2 and GhostNet alike for their widths.
+    """
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def refuse_pretrained(pretrained: bool, arch: str) -> None:
+    """The original's builders could download ImageNet weights; this project never downloads."""
+    if pretrained:
+        raise ValueError(
+            f"{arch}(pretrained=True) is not supported: ImageNet weights are never downloaded here; "
+            "build with pretrained=False and load a SynergyNet checkpoint instead"
+        )
+
+
+class ParamHeadsMixin:
+    """For nn.Module backbones whose pooled feature feeds separate pose/shape/expression heads.
+
+    `head_names` gives the attribute names of the pose, shape, expression and texture
+    heads in that order; `texture_first` registers the texture head first, as the
+    original's torchvision-style ResNet does (it only changes the state-dict order).
+    """
+
+    head_names: tuple[str, str, str, str]
+
+    def _add_param_heads(self, in_features: int, texture_first: bool = False) -> None:
+        sizes = (NUM_POSE, NUM_SHAPE, NUM_EXPRESSION, NUM_TEXTURE)
+        order = (3, 0, 1, 2) if texture_first else (0, 1, 2, 3)
+        for index in order:
+            setattr(self, self.head_names[index], nn.Linear(in_features, sizes[index]))
+        self.num_pooled_features = in_features
+
+    def _predict_params(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, C) head input -> (B, 62) parameters; the texture head is not evaluated."""
+        pose, shape, expression = (getattr(self, name)(features) for name in self.head_names[:3])
+        return torch.cat((pose, shape, expression), dim=1)

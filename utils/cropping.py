@@ -1,0 +1,73 @@
+"""From a detected face box to the network's 120x120 input crop.
+
+Two crop policies exist, and the regressor must be fed the one it was trained with:
+SynergyNet's (`roi_box_synergynet`: a square of 1.2x the box height around its centre)
+and 3DDFA_V2's (`roi_box_3ddfa_v2`: 1.58x the mean side, shifted down by 0.14).
+`crop_img` cuts a box out of an image, padding with zeros outside it, exactly as the
+original does.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from utils.params import STD_SIZE
+
+
+def roi_box_synergynet(box: Sequence[float]) -> list[float]:
+    """Detection `[x1, y1, x2, y2, score]` -> SynergyNet's square roi box (score kept)."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
+    margin = (y2 - y1) * 1.2 // 2  # floor division of a float, as singleImage.py does
+    return [centre_x - margin, centre_y - margin, centre_x + margin, centre_y + margin, *box[4:5]]
+
+
+def roi_box_3ddfa_v2(box: Sequence[float]) -> list[float]:
+    """Detection `[x1, y1, x2, y2, ...]` -> 3DDFA_V2's roi box (`parse_roi_box_from_bbox`)."""
+    left, top, right, bottom = (float(v) for v in box[:4])
+    old_size = (right - left + bottom - top) / 2
+    centre_x = right - (right - left) / 2.0
+    centre_y = bottom - (bottom - top) / 2.0 + old_size * 0.14
+    size = int(old_size * 1.58)
+    sx, sy = centre_x - size / 2, centre_y - size / 2
+    return [sx, sy, sx + size, sy + size, *box[4:5]]
+
+
+CROP_POLICIES: dict[str, Callable[[Sequence[float]], list[float]]] = {
+    "synergynet": roi_box_synergynet,
+    "3ddfa_v2": roi_box_3ddfa_v2,
+}
+
+
+def crop_img(img: np.ndarray, roi_box: Sequence[float]) -> np.ndarray:
+    """Cut `roi_box` `[sx, sy, ex, ey, ...]` (rounded) out of `img`, zeros outside the image."""
+    height, width = img.shape[:2]
+    sx, sy, ex, ey = (int(round(float(v))) for v in roi_box[:4])
+    out = np.zeros((max(ey - sy, 0), max(ex - sx, 0)) + img.shape[2:], dtype=np.uint8)
+    src_x0, src_x1 = max(sx, 0), min(ex, width)
+    src_y0, src_y1 = max(sy, 0), min(ey, height)
+    if src_x1 > src_x0 and src_y1 > src_y0:
+        out[src_y0 - sy:src_y1 - sy, src_x0 - sx:src_x1 - sx] = img[src_y0:src_y1, src_x0:src_x1]
+    return out
+
+
+def crop_faces(img: np.ndarray, roi_boxes: Sequence[Sequence[float]], size: int = STD_SIZE) -> np.ndarray:
+    """Every roi box of one image as a (B, size, size, 3) uint8 batch (INTER_LINEAR resize)."""
+    crops = np.empty((len(roi_boxes), size, size, 3), dtype=np.uint8)
+    for i, box in enumerate(roi_boxes):
+        crop = crop_img(img, box)
+        if crop.size == 0:  # a degenerate box: nothing to see, feed black
+            crops[i] = 0
+            continue
+        crops[i] = cv2.resize(crop, dsize=(size, size), interpolation=cv2.INTER_LINEAR)
+    return crops
+
+
+def normalize_crops(crops: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) uint8 BGR crops -> (B, 3, H, W) float32 network input, `(x - 127.5) / 128`."""
+    batch = crops.transpose(0, 3, 1, 2).astype(np.float32)
+    batch -= 127.5
+    batch /= 128.0
+    return batch

@@ -1,0 +1,24 @@
+"""Where the networks run: the one place that turns `--device auto|cpu|cuda` into a device."""
+from __future__ import annotations
+
+import torch
+
+from utils.errors import SynergyError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """`auto`: the GPU when one is usable, else the CPU. `cuda` without a GPU is an error."""
+    if isinstance(name, torch.device):
+        return name
+    name = str(name).lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SynergyError(f"--device {name}: no CUDA GPU is available here (use --device cpu or auto)")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise SynergyError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
