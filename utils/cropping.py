@@ -16,26 +16,36 @@ import numpy as np
 from utils.params import STD_SIZE
 
 
-def roi_box_synergynet(box: Sequence[float]) -> list[float]:
-    """Detection `[x1, y1, x2, y2, score]` -> SynergyNet's square roi box (score kept)."""
-    x1, y1, x2, y2 = (float(v) for v in box[:4])
-    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
-    margin = (y2 - y1) * 1.2 // 2  # floor division of a float, as singleImage.py does
-    return [centre_x - margin, centre_y - margin, centre_x + margin, centre_y + margin, *box[4:5]]
+def _float32_box(box: Sequence[float]) -> tuple[np.float32, ...]:
+    return tuple(np.float32(v) for v in box[:4])
 
 
-def roi_box_3ddfa_v2(box: Sequence[float]) -> list[float]:
+# Both policies compute in float32, as the originals do on FaceBoxes' float32 detections:
+# the crop is rounded to whole pixels, and float64 arithmetic can round differently.
+
+
+def roi_box_synergynet(box: Sequence[float]) -> np.ndarray:
+    """Detection `[x1, y1, x2, y2, ...]` -> SynergyNet's square roi box `[sx, sy, ex, ey]`."""
+    x1, y1, x2, y2 = _float32_box(box)
+    two = np.float32(2)
+    centre_x, centre_y = (x1 + x2) / two, (y1 + y2) / two
+    margin = (y2 - y1) * np.float32(1.2) // two  # floor division of a float, as singleImage.py does
+    return np.array([centre_x - margin, centre_y - margin, centre_x + margin, centre_y + margin], dtype=np.float32)
+
+
+def roi_box_3ddfa_v2(box: Sequence[float]) -> np.ndarray:
     """Detection `[x1, y1, x2, y2, ...]` -> 3DDFA_V2's roi box (`parse_roi_box_from_bbox`)."""
-    left, top, right, bottom = (float(v) for v in box[:4])
-    old_size = (right - left + bottom - top) / 2
-    centre_x = right - (right - left) / 2.0
-    centre_y = bottom - (bottom - top) / 2.0 + old_size * 0.14
-    size = int(old_size * 1.58)
-    sx, sy = centre_x - size / 2, centre_y - size / 2
-    return [sx, sy, sx + size, sy + size, *box[4:5]]
+    left, top, right, bottom = _float32_box(box)
+    two = np.float32(2)
+    old_size = (right - left + bottom - top) / two
+    centre_x = right - (right - left) / two
+    centre_y = bottom - (bottom - top) / two + old_size * np.float32(0.14)
+    size = int(old_size * np.float32(1.58))
+    sx, sy = centre_x - np.float32(size / 2), centre_y - np.float32(size / 2)
+    return np.array([sx, sy, sx + np.float32(size), sy + np.float32(size)], dtype=np.float32)
 
 
-CROP_POLICIES: dict[str, Callable[[Sequence[float]], list[float]]] = {
+CROP_POLICIES: dict[str, Callable[[Sequence[float]], np.ndarray]] = {
     "synergynet": roi_box_synergynet,
     "3ddfa_v2": roi_box_3ddfa_v2,
 }

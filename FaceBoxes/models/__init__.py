@@ -1,0 +1,1 @@
+"""The FaceBoxes network."""

@@ -1,0 +1,1 @@
+"""Priors, box decoding and NMS of the FaceBoxes detector."""

@@ -1,0 +1,1 @@
+"""Greedy non-maximum suppression: a compiled (Cython) and a numpy implementation."""
