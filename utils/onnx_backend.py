@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -69,7 +70,10 @@ def export_onnx(module: nn.Module, path: str | os.PathLike, example: torch.Tenso
     on `example` and `check_inputs` (max abs difference <= 1e-4)."""
     module = module.eval()
     buffer = io.BytesIO()
-    with torch.inference_mode(False), torch.no_grad():
+    # The TorchScript exporter handles these static graphs without extra dependencies (the
+    # torch.export-based one needs onnxscript); its deprecation notice is not for users.
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=OPSET,
                           input_names=["input"], output_names=list(output_names), dynamic_axes=dynamic_axes)
     data = buffer.getvalue()

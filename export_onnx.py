@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Export a checkpoint (SynergyNet or 3DDFA_V2) or the FaceBoxes detector to ONNX.
+
+    python export_onnx.py -w pretrained/best.pth.tar -o synergynet.onnx
+    python export_onnx.py --detector -o faceboxes.onnx
+
+The regressor's graph maps (B, 3, 120, 120) crops, normalised as `(x - 127.5) / 128`, to
+the 62 whitened parameters; the detector's maps a mean-subtracted (1, 3, H, W) image to
+box offsets and class probabilities. Both are checked against PyTorch (1e-4) on export.
+`singleImage.py --onnx` and `benchmark.py --onnx` export and cache on their own.
+"""
+from __future__ import annotations
+
+import argparse
+
+from utils.errors import run_cli
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-w", "--weights", help="checkpoint to export (default: as singleImage.py)")
+    parser.add_argument("-a", "--arch", default=None, help="backbone of the checkpoint (default: from its keys)")
+    parser.add_argument("--detector", action="store_true", help="export FaceBoxes instead of a regressor")
+    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    args = parser.parse_args()
+
+    from utils import onnx_backend
+
+    if args.detector:
+        from FaceBoxes import FaceBoxes
+
+        path = onnx_backend.export_detector(FaceBoxes().net, args.output)
+    else:
+        from model_building import SynergyNet
+        from utils.pipeline import resolve_weights
+
+        model, info = SynergyNet.from_checkpoint(resolve_weights(args.weights), arch=args.arch)
+        path = onnx_backend.export_regressor(model.I2P.backbone, args.output)
+        print(f"{info.kind} checkpoint ({info.arch}, crop policy {info.crop_policy}); "
+              "de-whiten its outputs with the checkpoint's param_mean/param_std")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
