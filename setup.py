@@ -1,8 +1,8 @@
 """Compiled parts of the project (everything else is declared in pyproject.toml).
 
 `pip install -e .` (or `python setup.py build_ext --inplace`) builds them next to their
-sources. Both extensions have pure-Python fallbacks, so a failed build degrades speed,
-not results.
+sources. The NMS has an identical numpy fallback; the rasteriser has none, and
+rendering then asks the user to run ./setup.sh.
 """
 import numpy as np
 from Cython.Build import cythonize

@@ -113,8 +113,9 @@ def predict_pose(param: np.ndarray, roi_bbox: Sequence[float], ret_mat: bool = F
 # ---------------------------------------------------------------------- drawing
 
 
-def draw_landmarks(img: np.ndarray, pts, wfp: str | None = None) -> None:
-    """The original's matplotlib drawing of 68-point contours (dpi 200), saved to `wfp`."""
+def draw_landmarks(img: np.ndarray, pts, wfp=None, fmt: str | None = None) -> None:
+    """The original's matplotlib drawing of 68-point contours (dpi 200), saved to `wfp`
+    (a path or a binary file object; `fmt` names the format for file objects)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,7 +138,7 @@ def draw_landmarks(img: np.ndarray, pts, wfp: str | None = None) -> None:
             plt.plot(face[0, start:stop], face[1, start:stop], marker="o", linestyle="None",
                      markersize=markersize, color=color, markeredgecolor="green", alpha=alpha)
     if wfp is not None:
-        plt.savefig(wfp, dpi=200)
+        plt.savefig(wfp, dpi=200, format=fmt)
     plt.close()
 
 

@@ -88,8 +88,9 @@ class Morphable3DMM:
         """(M, 3) int32, 0-based, C order: the dense mesh's triangles (`tri.mat`)."""
         import scipy.io as sio
 
-        tri = sio.loadmat(self._need("tri.mat"))["tri"]
-        return np.ascontiguousarray(tri.T.astype(np.int32) - 1)
+        tri = np.ascontiguousarray(sio.loadmat(self._need("tri.mat"))["tri"].T.astype(np.int32) - 1)
+        tri.flags.writeable = False  # shared by every caller
+        return tri
 
     @functools.cached_property
     def uv_coords(self) -> np.ndarray:

@@ -1,0 +1,9 @@
+"""Sim3DR: CPU rendering of dense face meshes (normals, lighting, z-buffer rasterisation).
+
+Importing works without the compiled part; calling the renderer then says to run
+`./setup.sh`.
+"""
+from .lighting import RenderPipeline
+from .Sim3DR import get_normal, rasterize
+
+__all__ = ["RenderPipeline", "get_normal", "rasterize"]

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Landmarks, head pose and a dense 3D mesh for every face of a photo or a folder of photos.
+
+    python singleImage.py -f img                      # every image of the folder
+    python singleImage.py -f photo.png --mesh obj     # also write each face's mesh
+
+Writes under --output (default inference_output/), per image <name>:
+  rendering_overlay/<name>.jpg   meshes blended over the photo (and <name>_solid.png: opaque)
+  landmarks/<name>.jpg           68 landmarks
+  poses/<name>.jpg               head-pose axes
+  json/<name>.json               boxes, parameters, landmarks, pose and translation of every face
+  meshes/<name>_<i>.obj|ply      with --mesh
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from utils.device import DEVICE_CHOICES
+from utils.errors import SynergyError, run_cli
+from utils.io import IMAGE_EXTENSIONS, list_images, read_image
+from utils.pipeline import DEFAULT_WEIGHTS, FacePipeline
+from utils.writers import MESH_WRITERS, atomic_write, faces_to_json, write_image, write_json
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--files", required=True, help="an image, or a folder of images")
+    parser.add_argument("--png", action="store_true", help="in a folder, take only .png files (the original's option)")
+    parser.add_argument("-w", "--weights", default=None,
+                        help=f"SynergyNet or 3DDFA_V2 checkpoint (default {DEFAULT_WEIGHTS}, "
+                             "or the 3DDFA_V2 regressor when that is absent)")
+    parser.add_argument("-a", "--arch", default=None, help="backbone of the checkpoint (default: from its keys)")
+    parser.add_argument("-o", "--output", default="inference_output", help="output folder (default %(default)s)")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where the networks run")
+    parser.add_argument("--onnx", action="store_true", help="run the networks with ONNX Runtime (fastest on CPU)")
+    parser.add_argument("--mesh", choices=sorted(MESH_WRITERS), help="also write each face's dense mesh")
+    parser.add_argument("--matplotlib", action="store_true",
+                        help="draw landmarks with matplotlib at 200 dpi, as the original (slow)")
+    parser.add_argument("--json-only", action="store_true", help="write only the JSON results")
+    parser.add_argument("-num_img", "--num_img", type=int, default=None, help="process at most this many images")
+    parser.add_argument("--img_size", type=int, default=120, help="network input size (only 120 exists)")
+    args = parser.parse_args(argv)
+    if args.img_size != 120:
+        parser.error("--img_size: the published models take 120x120 crops")
+    if args.num_img is not None and args.num_img < 1:
+        parser.error("--num_img must be at least 1")
+    return args
+
+
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """`<name>` of each image: its stem, or its whole file name where stems collide."""
+    stems = [f.stem for f in files]
+    return {f: (f.stem if stems.count(f.stem) == 1 else f.name.replace(".", "_")) for f in files}
+
+
+def save_outputs(image: np.ndarray, faces, image_path: Path, name: str, out: Path, args, triangles) -> None:
+    height, width = image.shape[:2]
+    write_json(out / "json" / f"{name}.json", faces_to_json(str(image_path), width, height, faces))
+    if args.mesh:
+        write_mesh = MESH_WRITERS[args.mesh]
+        for i, face in enumerate(faces):
+            write_mesh(out / "meshes" / f"{name}_{i}.{args.mesh}", face.vertices.T, triangles)
+    if args.json_only:
+        return
+    from utils.inference import draw_axis, draw_landmarks, draw_landmarks_cv2
+    from utils.render import render
+
+    overlay, solid = render(image, [face.vertices for face in faces], alpha=0.6)
+    write_image(out / "rendering_overlay" / f"{name}_solid.png", solid)
+    write_image(out / "rendering_overlay" / f"{name}.jpg", overlay)
+    landmarks = [face.landmarks for face in faces]
+    if args.matplotlib:
+        buffer = io.BytesIO()
+        draw_landmarks(image, landmarks, wfp=buffer, fmt="jpg")
+        atomic_write(out / "landmarks" / f"{name}.jpg", buffer.getvalue())
+    else:
+        write_image(out / "landmarks" / f"{name}.jpg", draw_landmarks_cv2(image, landmarks))
+    posed = image.copy()
+    for face in faces:
+        draw_axis(posed, *face.angles, pts68=face.landmarks)
+    write_image(out / "poses" / f"{name}.jpg", posed)
+
+
+def main() -> int:
+    args = parse_args()
+    extensions = {".png"} if args.png else IMAGE_EXTENSIONS
+    files = list_images(args.files, extensions)[: args.num_img]
+    if not files:
+        raise SynergyError(f"no image files in {args.files}")
+    pipeline = FacePipeline(args.weights, args.arch, args.device, "onnx" if args.onnx else "torch")
+    triangles = None
+    if args.mesh:
+        from utils.params import load_3dmm
+
+        triangles = load_3dmm().triangles
+    out = Path(args.output)
+    names = output_names(files)
+    failed = 0
+    progress = files
+    if len(files) > 1:
+        from tqdm import tqdm
+
+        progress = tqdm(files, unit="image", file=sys.stderr)
+    for image_path in progress:
+        try:
+            image = read_image(image_path)
+        except SynergyError as exc:
+            failed += 1
+            print(f"skipping {image_path}: {exc}", file=sys.stderr)
+            continue
+        dense = not args.json_only or bool(args.mesh)
+        faces = pipeline.analyse(image, dense=dense)
+        save_outputs(image, faces, image_path, names[image_path], out, args, triangles)
+        if len(files) == 1:
+            print(f"{image_path}: {len(faces)} face(s); results in {out}/")
+    if failed == len(files):
+        raise SynergyError(f"no image could be read ({failed} file(s) skipped)")
+    if len(files) > 1:
+        print(f"{len(files) - failed} image(s) processed, {failed} skipped; results in {out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

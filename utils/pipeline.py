@@ -1,0 +1,150 @@
+"""The flow of one photo, as one object:
+
+    image -> FaceBoxes -> crop policy -> regressor (all faces in one batch) -> 3DMM -> faces
+
+    pipeline = FacePipeline()                     # default weights, best device
+    faces = pipeline.analyse(read_image("img/sample_2.jpg"))
+    faces[0].landmarks, faces[0].pose, faces[0].vertices
+
+A checkpoint's architecture, crop policy and whitening travel together (`Regressor`), so
+SynergyNet and 3DDFA_V2 checkpoints run through the same code. The network backend
+(PyTorch or ONNX Runtime) is chosen once, here.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from utils import assets
+from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops
+from utils.device import resolve_device
+from utils.errors import SynergyError
+from utils.inference import poses_in_image, reconstruct_in_image
+from utils.params import Whitening
+
+DEFAULT_WEIGHTS = "pretrained/best.pth.tar"
+FALLBACK_WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"
+BACKENDS = ("torch", "onnx")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _stderr) -> Path:
+    """The checkpoint to use: the one given, else the official SynergyNet weights, else (and
+    then saying so) the 3DDFA_V2 regressor that set-up always fetches."""
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise SynergyError(f"weights file {path} not found")
+        return path
+    official = assets.asset_path(DEFAULT_WEIGHTS)
+    if official.is_file():
+        return official
+    fallback = assets.asset_path(FALLBACK_WEIGHTS)
+    if fallback.is_file():
+        log(f"note: {DEFAULT_WEIGHTS} is absent (get it with `python fetch_assets.py --official-weights`); "
+            f"using the 3DDFA_V2 regressor {FALLBACK_WEIGHTS} instead")
+        return fallback
+    raise SynergyError(f"no weights: neither {official} nor {fallback} exists; run `python fetch_assets.py`")
+
+
+class Regressor:
+    """A checkpoint ready to run: whitened 62-d parameters from (B, 3, 120, 120) crops, with
+    the crop policy and whitening that belong to it."""
+
+    def __init__(self, weights: str | Path | None = None, arch: str | None = None,
+                 device: str | torch.device = "auto", backend: str = "torch",
+                 log: Callable[[str], None] = _stderr):
+        if backend not in BACKENDS:
+            raise SynergyError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        from model_building import SynergyNet
+
+        self.device = resolve_device(device)
+        self.weights = resolve_weights(weights, log)
+        self.model, self.info = SynergyNet.from_checkpoint(self.weights, arch=arch, device=self.device)
+        self.backend = backend
+        self._session = None
+        if backend == "onnx":
+            from utils.onnx_backend import regressor_session
+
+            self._session = regressor_session(self.model, self.weights, log=log)
+
+    @property
+    def whitening(self) -> Whitening:
+        return self.info.whitening
+
+    @property
+    def crop_policy(self) -> str:
+        return self.info.crop_policy
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """(B, 3, 120, 120) float32 normalised crops -> (B, 62) whitened parameters."""
+        if len(batch) == 0:
+            return np.zeros((0, 62), dtype=np.float32)
+        if self._session is not None:
+            return self._session(batch)
+        with torch.inference_mode():
+            params = self.model.forward_test(torch.from_numpy(batch).to(self.device))
+        return params.float().cpu().numpy()
+
+
+@dataclass
+class Face:
+    """One face of a photo, everything in image pixels."""
+
+    box: np.ndarray  # detection [x1, y1, x2, y2, score] (float32, as FaceBoxes gives it)
+    roi_box: np.ndarray  # the crop fed to the network [sx, sy, ex, ey] (float32)
+    params: np.ndarray  # (62,) de-whitened 3DMM parameters
+    landmarks: np.ndarray  # (3, 68) x, y, z
+    angles: np.ndarray  # (3,) degrees: the original's [yaw, pitch, roll] (matrix2angle's x, y, z)
+    translation: np.ndarray  # (3,) x, y in pixels
+    vertices: np.ndarray | None = field(default=None, repr=False)  # (3, 53215) when asked for
+
+    @property
+    def pose(self) -> dict[str, float]:
+        return {"yaw": float(self.angles[0]), "pitch": float(self.angles[1]), "roll": float(self.angles[2])}
+
+
+class FacePipeline:
+    """Detector + regressor + 3DMM: photo in, faces out (see module docstring)."""
+
+    def __init__(self, weights: str | Path | None = None, arch: str | None = None,
+                 device: str | torch.device = "auto", backend: str = "torch",
+                 log: Callable[[str], None] = _stderr):
+        from FaceBoxes import FaceBoxes
+
+        self.device = resolve_device(device)
+        self.regressor = Regressor(weights, arch, self.device, backend, log)
+        self.detector = FaceBoxes(device=self.device)
+        if backend == "onnx":
+            from utils.onnx_backend import use_onnx_detector
+
+            use_onnx_detector(self.detector, log=log)
+        self.roi_box_of = CROP_POLICIES[self.regressor.crop_policy]
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """(F, 5) detections `[x1, y1, x2, y2, score]`."""
+        return np.asarray(self.detector(image), dtype=np.float32).reshape(-1, 5)
+
+    def analyse(self, image: np.ndarray, dense: bool = True, boxes: np.ndarray | None = None) -> list[Face]:
+        """Every face of an 8-bit BGR image (see `utils.io.read_image`); `dense` also
+        reconstructs the 53215-vertex mesh. `boxes` skips detection."""
+        boxes = self.detect(image) if boxes is None else np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
+        if len(boxes) == 0:
+            return []
+        roi_boxes = np.array([self.roi_box_of(box) for box in boxes])
+        params = self.regressor(normalize_crops(crop_faces(image, roi_boxes)))
+        whitening = self.regressor.whitening
+        landmarks = reconstruct_in_image(params, roi_boxes, whitening=whitening)
+        _, angles, translations = poses_in_image(params, roi_boxes, whitening)
+        vertices = reconstruct_in_image(params, roi_boxes, dense=True, whitening=whitening) if dense else None
+        dewhitened = whitening.dewhiten(params)
+        return [Face(boxes[i], roi_boxes[i], dewhitened[i], landmarks[i], angles[i], translations[i],
+                     None if vertices is None else vertices[i]) for i in range(len(boxes))]
