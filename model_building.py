@@ -48,7 +48,10 @@ class I2P(nn.Module):
     def __init__(self, args):
         super().__init__()
         self.args = args
-        self.backbone = build_backbone(args.arch)
+        try:
+            self.backbone = build_backbone(args.arch)
+        except ValueError as exc:
+            raise SynergyError(str(exc)) from None
 
     def forward(self, input: torch.Tensor, target: torch.Tensor):
         """Training forward: `(params, target as float, pooled)`."""

@@ -108,12 +108,15 @@ def img_loader(path: str) -> np.ndarray:
 
 
 class DDFATestDataset(data.Dataset):
-    """Images listed one per line in `filelists`, relative to `root`."""
+    """Images listed one per line in `filelists` (or given as `lines`), relative to `root`."""
 
-    def __init__(self, filelists: str | Path, root: str | Path = "", transform: Callable | None = None):
+    def __init__(self, filelists: str | Path | None = None, root: str | Path = "",
+                 transform: Callable | None = None, lines: Sequence[str] | None = None):
         self.root = Path(root)
         self.transform = transform
-        self.lines = [line for line in Path(filelists).read_text().strip().splitlines() if line.strip()]
+        if lines is None:
+            lines = [line for line in Path(filelists).read_text().strip().splitlines() if line.strip()]
+        self.lines = list(lines)
 
     def __getitem__(self, index: int):
         img = img_loader(self.root / self.lines[index])

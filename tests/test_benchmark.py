@@ -1,0 +1,406 @@
+"""benchmark.py: the original's NME and messages, head-pose MAE, and end-to-end runs on a
+small AFLW2000-3D-style (and AFLW-style) dataset built here from real face crops.
+
+The expected numbers are computed in this file with plain numpy from the definitions
+(3DMM landmarks, crop-to-image mapping, NME, yaw buckets, the original's angle order),
+never by calling the code under test.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import benchmark
+from utils import assets
+from utils.evaluation import PoseGroundTruth, aflw_nme, pose_mae, pose_message, select_images
+from utils.errors import SynergyError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"
+WHITENING_3DDFA_V2 = "pretrained/3ddfa_v2/param_mean_std_62d_120x120.pkl"
+# (reference photo, face index in 3ddfa_v2_mb05_landmarks.json)
+FACES = [("portrait.jpg", 0), ("sample_2.jpg", 0), ("sample_4.jpg", 0), ("small_face.jpg", 0),
+         ("two_faces_720p.jpg", 0), ("two_faces_720p.jpg", 1), ("group_photo.jpg", 0), ("group_photo.jpg", 1)]
+YAWS = np.array([5.0, -20.0, 45.0, -50.0, 75.0, -85.0, 10.0, 31.0], dtype=np.float32)  # 3 / 3 / 2 per bucket
+SKIPPED = [2]  # positions without head-pose ground truth (as |yaw| > 99 in the real data)
+# the original 21-of-68 grouping of 3DDFA's benchmark_aflw.py, 1-based as written there
+AFLW_GROUPS_1BASED = [[18], [20], [22], [23], [25], [27], [37], [37, 38, 39, 40, 41, 42], [40], [43],
+                      [43, 44, 45, 46, 47, 48], [46], [3], [32], [31], [36], [15], [49],
+                      [61, 62, 63, 64, 65, 66, 67, 68], [55], [9]]
+
+
+# --------------------------------------------------------------------------- independent maths
+
+
+def landmarks_in_crop(params_whitened: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(B, 62) whitened -> (B, 3, 68) landmarks in the 120x120 crop, y flipped (SPEC §1)."""
+    from utils.params import load_3dmm
+
+    morph = load_3dmm()
+    p = params_whitened.astype(np.float64) * std[:62] + mean[:62]
+    camera = p[:, :12].reshape(-1, 3, 4)
+    flat = morph.u_base[:, 0] + np.einsum("kj,bj->bk", morph.w_shp_base, p[:, 12:52]) \
+        + np.einsum("kj,bj->bk", morph.w_exp_base, p[:, 52:62])
+    points = flat.reshape(len(p), 68, 3)  # x, y, z interleaved per point
+    out = np.einsum("bij,bnj->bin", camera[:, :, :3], points) + camera[:, :, 3:]
+    out[:, 1] = 121 - out[:, 1]
+    return out
+
+
+def to_image(points_crop: np.ndarray, roi_boxes: np.ndarray) -> np.ndarray:
+    out = np.array(points_crop[:, :2], dtype=np.float64)
+    for b, (sx, sy, ex, ey) in enumerate(np.asarray(roi_boxes, dtype=np.float64)[:, :4]):
+        out[b, 0] = out[b, 0] * (ex - sx) / 120 + sx
+        out[b, 1] = out[b, 1] * (ey - sy) / 120 + sy
+    return out
+
+
+def angles_of(params_whitened: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Predicted [yaw, pitch, roll] (matrix2angle's x, y, z) per face, degrees."""
+    result = []
+    for p in params_whitened.astype(np.float64) * std[:62] + mean[:62]:
+        R = p[:12].reshape(3, 4)[:, :3]
+        r1, r2 = R[0] / np.linalg.norm(R[0]), R[1] / np.linalg.norm(R[1])
+        rot = np.stack([r1, r2, np.cross(r1, r2)])
+        x = math.asin(rot[2, 0])
+        y = math.atan2(rot[1, 2] / math.cos(x), rot[2, 2] / math.cos(x))
+        z = math.atan2(rot[0, 1] / math.cos(x), rot[0, 0] / math.cos(x))
+        result.append([math.degrees(x), math.degrees(y), math.degrees(z)])
+    return np.array(result)
+
+
+def expected_nme(pred_img: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    out = []
+    for pred, truth in zip(pred_img, gt):
+        truth = truth[:2].astype(np.float64)
+        size = math.sqrt((truth[0].max() - truth[0].min()) * (truth[1].max() - truth[1].min()))
+        out.append(np.mean(np.hypot(*(pred - truth))) / size)
+    return np.array(out)
+
+
+def expected_stats(nme: np.ndarray, yaws: np.ndarray) -> dict:
+    a = np.abs(yaws)
+    groups = [nme[a <= 30], nme[(a > 30) & (a <= 60)], nme[a > 60]]
+    means = [g.mean() * 100 if len(g) else float("nan") for g in groups]
+    stds = [g.std() * 100 if len(g) else float("nan") for g in groups]
+    return {"means": means, "stds": stds, "mean": float(np.mean(means)), "std": float(np.std(means)),
+            "counts": [len(g) for g in groups]}
+
+
+def network_input(crop_bgr: np.ndarray) -> np.ndarray:
+    """ToTensor -> CenterCrop(5, 'test') (zero a 5-px border) -> Normalize(127.5, 128)."""
+    chw = crop_bgr.transpose(2, 0, 1).astype(np.float32)
+    inner = np.zeros_like(chw)
+    inner[:, 5:-5, 5:-5] = chw[:, 5:-5, 5:-5]
+    return (inner - 127.5) / 128
+
+
+# --------------------------------------------------------------------------- the original's functions
+
+
+def test_calc_nme_and_ana_msg_reproduce_reference(reference, ref_json):
+    bench = np.load(reference("bench.npz"))
+    messages = ref_json("bench_msgs.json")
+    if not assets.asset_path("aflw2000_data/eval/AFLW2000-3D.pts68.npy").is_file():
+        pytest.skip("AFLW2000-3D ground truth not fetched (python fetch_assets.py)")
+    for option in ("ori", "re"):
+        preds = bench["preds_crop"].copy()
+        values = benchmark.calc_nme(preds, option=option)
+        np.testing.assert_array_equal(preds, bench["preds_crop"])  # the input is left alone
+        assert values.shape == (len(preds),) and values.dtype == np.float32
+        np.testing.assert_allclose(values, bench[f"nme_{option}"], atol=1e-6, rtol=0)
+        assert benchmark.ana_msg(values) == messages[f"msg_{option}"]
+        assert "\x1b" not in benchmark.ana_msg(values)
+    # a prefix of the faces uses the first len(preds) rows, as the original's ana_msg does
+    head = benchmark.calc_nme(bench["preds_crop"][:300].copy(), option="ori")
+    np.testing.assert_allclose(head, bench["nme_ori"][:300], atol=1e-6, rtol=0)
+
+
+def test_pose_mae_swaps_the_first_two_angles():
+    pred = np.array([[10.0, 20.0, 30.0], [-5.0, 0.0, 5.0]])  # the code's [yaw, pitch, roll]
+    gt = np.array([[22.0, 9.0, 33.0], [0.0, -3.0, 5.0]])  # [pitch, yaw, roll]
+    # pitch |20-22|, |0-0| -> 1; yaw |10-9|, |-5+3| -> 1.5; roll 3, 0 -> 1.5
+    mae = pose_mae(pred, gt)
+    assert mae == pytest.approx({"mae": 4.0 / 3.0, "yaw": 1.5, "pitch": 1.0, "roll": 1.5}, abs=1e-12)
+    assert pose_message(mae) == "Mean MAE = 1.333 (in deg), [yaw,pitch,roll] = [1.500, 1.000, 1.500]"
+
+
+def test_pose_rows_follow_the_skip_list():
+    truth = PoseGroundTruth(np.arange(7 * 3, dtype=float).reshape(7, 3), np.array([2, 5]))  # 9 images
+    kept, rows = truth.rows(np.array([8, 2, 0, 3, 6]))
+    assert kept.tolist() == [True, False, True, True, True]
+    assert rows.tolist() == [6, 0, 2, 4]  # the position less the skipped ones before it
+
+
+def test_select_images_maps_names_to_positions():
+    full = ["a.jpg", "b.jpg", "c.jpg"]
+    assert select_images(full, None).tolist() == [0, 1, 2]
+    assert select_images(full, ["c.jpg", "a.jpg"]).tolist() == [2, 0]
+    with pytest.raises(SynergyError, match="not in the dataset"):
+        select_images(full, ["a.jpg", "zzz.jpg"])
+
+
+def test_aflw_nme_21_points():
+    rng = np.random.default_rng(0)
+    roi = np.array([[10.0, 20.0, 250.0, 260.0], [0.0, 0.0, 120.0, 120.0]])
+    pred_crop = rng.uniform(20, 100, size=(2, 2, 68))
+    pred_img = to_image(pred_crop, roi)
+    groups = [[i - 1 for i in g] for g in AFLW_GROUPS_1BASED]
+    pred21 = np.stack([pred_img[:, :, g].mean(axis=2) for g in groups], axis=2)
+    gt21 = pred21 + rng.normal(0, 2, size=pred21.shape)
+    gt21[0, :, 3] = -1  # not annotated
+    gt21[1, 0, [0, 7]] = -1
+    gt68 = pred_img + rng.normal(0, 3, size=pred_img.shape)
+    expected, expected_21box = [], []
+    for b in range(2):
+        valid = (gt21[b, 0] != -1) & (gt21[b, 1] != -1)
+        err = np.mean(np.hypot(*(pred21[b][:, valid] - gt21[b][:, valid])))
+        box68 = math.sqrt(np.ptp(gt68[b, 0]) * np.ptp(gt68[b, 1]))
+        box21 = math.sqrt(np.ptp(gt21[b, 0, valid]) * np.ptp(gt21[b, 1, valid]))
+        expected.append(err / box68)
+        expected_21box.append(err / box21)
+    np.testing.assert_allclose(aflw_nme(pred_crop, gt21, roi, gt68), expected, rtol=1e-5)
+    np.testing.assert_allclose(aflw_nme(pred_crop, gt21, roi), expected_21box, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def mini_dataset(tmp_path_factory, photo, ref_json):
+    """Eight real face crops as an AFLW2000-3D-style folder, with ground truth made from
+    known parameters: (root, names, expected predictions and ground truth)."""
+    from utils.cropping import crop_faces
+    from utils.io import read_image, safe_pickle_load
+    from utils.pipeline import Regressor
+
+    weights = assets.asset_path(WEIGHTS)
+    if not weights.is_file():
+        pytest.skip(f"{WEIGHTS} not fetched (python fetch_assets.py)")
+    faces = ref_json("3ddfa_v2_mb05_landmarks.json")
+    root = tmp_path_factory.mktemp("aflw2000_mini")
+    (root / "AFLW2000-3D_crop").mkdir()
+    (root / "eval").mkdir()
+    names, roi_boxes, crops = [], [], []
+    for i, (image_name, face) in enumerate(FACES):
+        roi = np.array(faces[image_name][face]["roi_box"][:4], dtype=np.float64)
+        crop = crop_faces(read_image(photo(image_name)), [roi])[0]
+        name = f"image{i:05d}_{Path(image_name).stem}.jpg"
+        cv2.imwrite(str(root / "AFLW2000-3D_crop" / name), crop)
+        names.append(name)
+        roi_boxes.append(roi)
+        crops.append(cv2.imread(str(root / "AFLW2000-3D_crop" / name)))  # as decoded by the benchmark
+    roi_boxes = np.array(roi_boxes, dtype=np.float32)
+    (root / "AFLW2000-3D_crop.list").write_text("\n".join(names) + "\n")
+
+    # what the benchmark should predict: the regressor on the transformed crops, de-whitened
+    # with the 3DDFA_V2 mean/std that belong to these weights
+    params = Regressor(weights, device="cpu")(np.stack([network_input(c) for c in crops]))
+    whitening = safe_pickle_load(assets.asset_path(WHITENING_3DDFA_V2))
+    mean, std = np.asarray(whitening["mean"], np.float64), np.asarray(whitening["std"], np.float64)
+    pred_crop = landmarks_in_crop(params, mean, std)
+    pred_img = to_image(pred_crop, roi_boxes)
+    angles = angles_of(params, mean, std)
+
+    # ground truth: landmarks of perturbed parameters in image pixels, known yaws and poses
+    rng = np.random.default_rng(7)
+    gt_ori = landmarks_in_crop(params + rng.normal(0, 0.05, params.shape).astype(np.float32), mean, std)
+    gt_ori[:, :2] = to_image(gt_ori, roi_boxes)
+    gt_re = to_image(landmarks_in_crop(params + rng.normal(0, 0.05, params.shape).astype(np.float32), mean, std),
+                     roi_boxes)
+    pose_offsets = rng.normal(0, 4, size=(len(names), 3))
+    pose_gt = angles[:, [1, 0, 2]] + pose_offsets  # [pitch, yaw, roll]
+    kept = np.array([i not in SKIPPED for i in range(len(names))])
+    np.save(root / "eval" / "AFLW2000-3D.pose.npy", YAWS)
+    np.save(root / "eval" / "AFLW2000-3D.pts68.npy", gt_ori.astype(np.float32))
+    np.save(root / "eval" / "AFLW2000-3D-Reannotated.pts68.npy", gt_re.astype(np.float32))
+    np.save(root / "eval" / "AFLW2000-3D_crop.roi_box.npy", roi_boxes)
+    np.save(root / "eval" / "ALFW2000-3D_pose_3ANG_excl.npy", pose_gt[kept])
+    np.save(root / "eval" / "ALFW2000-3D_pose_3ANG_skip.npy", np.array(SKIPPED))
+    return {"root": root, "names": names, "pred_crop": pred_crop, "pred_img": pred_img, "angles": angles, "gt_ori": gt_ori,
+            "gt_re": gt_re, "pose_gt": pose_gt, "pose_offsets": pose_offsets, "kept": kept, "roi": roi_boxes}
+
+
+def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SYNERGYNET_HOME=str(assets.data_root()))
+    return subprocess.run([sys.executable, str(REPO_ROOT / "benchmark.py"), "-w", str(assets.asset_path(WEIGHTS)),
+                           "--device", "cpu", "--no-progress", *args],
+                          capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=300)
+
+
+def printed_blocks(stdout: str) -> list[list[float]]:
+    """The four `Mean: m, Std: s` lines of each printed NME block, as numbers."""
+    values = [(float(m), float(s)) for m, s in re.findall(r"Mean: ([-\d.na]+), Std: ([-\d.na]+)", stdout)]
+    return [values[i:i + 4] for i in range(0, len(values), 4)]
+
+
+def check_block(printed: list, doc: dict, expected: dict) -> None:
+    for b in range(3):
+        got = doc["buckets"][b]
+        assert got["count"] == expected["counts"][b]
+        if expected["counts"][b] == 0:
+            assert got["mean"] is None and math.isnan(printed[b][0])
+            continue
+        assert got["mean"] == pytest.approx(expected["means"][b], abs=1e-4)
+        assert got["std"] == pytest.approx(expected["stds"][b], abs=1e-4)
+        assert printed[b] == pytest.approx((expected["means"][b], expected["stds"][b]), abs=6e-4)
+    if math.isnan(expected["mean"]):
+        assert doc["mean"] is None
+    else:
+        assert doc["mean"] == pytest.approx(expected["mean"], abs=1e-4)
+        assert printed[3] == pytest.approx((expected["mean"], expected["std"]), abs=6e-4)
+
+
+def test_end_to_end_full_list(mini_dataset, tmp_path):
+    data, out = mini_dataset, tmp_path / "results"
+    proc = run_benchmark("--data", str(data["root"]), "--out", str(out), "--batch-size", "3", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "\x1b" not in proc.stdout
+    assert "\nFacial Alignment on AFLW2000-3D (NME):\n[ 0, 30]\tMean: " in proc.stdout
+
+    nme_ori = expected_nme(data["pred_img"], data["gt_ori"])
+    nme_re = expected_nme(data["pred_img"], data["gt_re"])
+    assert 0.005 < nme_ori.min() and nme_ori.max() < 0.5  # a real, non-trivial error
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["dataset"] == "AFLW2000-3D" and doc["images"] == 8 and doc["checkpoint"] == "3ddfa_v2"
+    blocks = printed_blocks(proc.stdout)
+    assert len(blocks) == 2
+    check_block(blocks[0], doc["nme"]["ori"], expected_stats(nme_ori, YAWS))
+    check_block(blocks[1], doc["nme"]["re"], expected_stats(nme_re, YAWS))
+
+    # head pose: the ground truth is the prediction (swapped to [pitch, yaw, roll]) plus known offsets
+    offsets = np.abs(data["pose_offsets"][data["kept"]]).mean(axis=0)  # pitch, yaw, roll
+    expected_pose = {"pitch": offsets[0], "yaw": offsets[1], "roll": offsets[2], "mae": offsets.mean()}
+    assert doc["pose"]["faces"] == 7
+    for key, value in expected_pose.items():
+        assert doc["pose"][key] == pytest.approx(value, abs=1e-3)
+    line = re.search(r"Face orientation estimation:\nMean MAE = ([\d.]+) \(in deg\), "
+                     r"\[yaw,pitch,roll\] = \[([\d.]+), ([\d.]+), ([\d.]+)\]", proc.stdout)
+    assert line, proc.stdout
+    assert [float(v) for v in line.groups()] == pytest.approx(
+        [expected_pose[k] for k in ("mae", "yaw", "pitch", "roll")], abs=2e-3)
+
+    with open(out / "per_image.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["file"] for r in rows] == data["names"] and [int(r["index"]) for r in rows] == list(range(8))
+    np.testing.assert_allclose([float(r["nme_ori_pct"]) for r in rows], nme_ori * 100, atol=1e-4)
+    np.testing.assert_allclose([float(r["nme_re_pct"]) for r in rows], nme_re * 100, atol=1e-4)
+    np.testing.assert_allclose([[float(r[f"pred_{k}"]) for k in ("yaw", "pitch", "roll")] for r in rows],
+                               data["angles"], atol=1e-3)
+    assert rows[2]["gt_yaw"] == ""  # skipped: no pose ground truth
+    assert float(rows[0]["gt_yaw"]) == pytest.approx(data["pose_gt"][0, 1], abs=1e-6)
+    assert float(rows[0]["yaw"]) == pytest.approx(YAWS[0])
+
+    # the original's check images: every crop (fewer than 50), landmarks as (233,193,133) dots
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(f"{i}.png" for i in range(8))
+    painted = cv2.imread(str(out / "0.png"))
+    x, y = np.clip(data["pred_crop"][0, :2, 30].astype(int), 0, 119)
+    assert painted[y, x].tolist() == [233, 193, 133]
+    assert not list(out.glob("*.part"))
+
+
+def test_end_to_end_subset_without_pose_files(mini_dataset, tmp_path):
+    data = mini_dataset
+    # a second folder: the same crops, but without the (Google Drive only) pose files
+    root = tmp_path / "data"
+    shutil.copytree(data["root"], root, ignore=shutil.ignore_patterns("ALFW2000-3D_pose_3ANG_*"))
+    subset = [5, 2, 0, 7]
+    (tmp_path / "subset.list").write_text("\n".join(data["names"][i] for i in subset) + "\n")
+    out = tmp_path / "results"
+    proc = run_benchmark("--data", str(root), "--out", str(out), "--list", str(tmp_path / "subset.list"),
+                         "--workers", "0")
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if "pose" in line]
+    assert len(notes) == 1 and notes[0].startswith("note:") and "ALFW2000-3D_pose_3ANG_excl.npy" in notes[0]
+    assert "Face orientation estimation" not in proc.stdout
+
+    nme_ori = expected_nme(data["pred_img"][subset], data["gt_ori"][subset])
+    nme_re = expected_nme(data["pred_img"][subset], data["gt_re"][subset])
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["images"] == 4 and doc["pose"] is None
+    blocks = printed_blocks(proc.stdout)
+    check_block(blocks[0], doc["nme"]["ori"], expected_stats(nme_ori, YAWS[subset]))
+    check_block(blocks[1], doc["nme"]["re"], expected_stats(nme_re, YAWS[subset]))
+    with open(out / "per_image.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["index"]) for r in rows] == subset
+    assert "gt_yaw" not in rows[0]
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(f"{i}.png" for i in subset)
+
+
+def test_end_to_end_aflw(mini_dataset, tmp_path):
+    data = mini_dataset
+    root = tmp_path / "aflw"
+    shutil.copytree(data["root"] / "AFLW2000-3D_crop", root / "AFLW_GT_crop")
+    shutil.copy(data["root"] / "AFLW2000-3D_crop.list", root / "AFLW_GT_crop.list")
+    (root / "eval").mkdir()
+    groups = [[i - 1 for i in g] for g in AFLW_GROUPS_1BASED]
+    gt21 = np.stack([data["gt_re"][:, :, g].mean(axis=2) for g in groups], axis=2)
+    gt21[1, :, 4] = -1
+    gt21[3, :, [0, 20]] = -1
+    np.save(root / "eval" / "AFLW_GT_pts21.npy", gt21.astype(np.float32))
+    np.save(root / "eval" / "AFLW_GT_pts68.npy", data["gt_ori"][:, :2].astype(np.float32))
+    np.save(root / "eval" / "AFLW_GT_crop_roi_box.npy", data["roi"])
+    np.save(root / "eval" / "AFLW_GT_crop_yaws.npy", YAWS)
+    out = tmp_path / "results"
+    proc = run_benchmark("--aflw", "--data", str(root), "--out", str(out), "--workers", "0")
+    assert proc.returncode == 0, proc.stderr
+
+    pred21 = np.stack([data["pred_img"][:, :, g].mean(axis=2) for g in groups], axis=2)
+    expected = []
+    for b in range(len(gt21)):
+        valid = (gt21[b, 0] != -1) & (gt21[b, 1] != -1)
+        box = data["gt_ori"][b]
+        size = math.sqrt(np.ptp(box[0]) * np.ptp(box[1]))
+        expected.append(np.mean(np.hypot(*(pred21[b][:, valid] - gt21[b][:, valid]))) / size)
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["dataset"] == "AFLW" and doc["notes"] == []
+    assert "\nFacial Alignment on AFLW (NME):\n" in proc.stdout
+    check_block(printed_blocks(proc.stdout)[0], doc["nme"]["21"], expected_stats(np.array(expected), YAWS))
+
+
+def test_missing_data_is_one_line_error(tmp_path):
+    proc = run_benchmark("--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "fetch_assets.py --benchmark-data" in lines[0]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--batch-size", "0"], "--batch-size"),
+    (["-a", "no_such_net"], "unknown architecture"),
+    (["--list", "{missing}"], "list file"),
+    (["--list", "{unknown}"], "not in the dataset's list"),
+])
+def test_bad_options_are_one_line_errors(mini_dataset, tmp_path, capsys, extra, needle):
+    from utils.errors import run_cli
+
+    (tmp_path / "unknown.list").write_text("no_such_crop.jpg\n")
+    extra = [e.format(missing=tmp_path / "missing.list", unknown=tmp_path / "unknown.list") for e in extra]
+    argv = ["-w", str(assets.asset_path(WEIGHTS)), "--data", str(mini_dataset["root"]),
+            "--out", str(tmp_path / "out"), *extra]
+    with pytest.raises(SystemExit) as exit_info:  # in this process: the same entry point, no start-up cost
+        run_cli(lambda: benchmark.main(argv))
+    assert exit_info.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_weights_is_one_line_error(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "benchmark.py"), "-w", str(tmp_path / "none.pth")],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: weights file") and len(proc.stderr.strip().splitlines()) == 1
