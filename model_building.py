@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import types
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -29,7 +28,7 @@ from loss_definition import ParamLoss, WingLoss
 from utils import geometry
 from utils.errors import SynergyError
 from utils.io import load_checkpoint, strip_module_prefix
-from utils.params import N_LANDMARKS, STD_SIZE, Morphable3DMM, Whitening, load_3dmm
+from utils.params import N_LANDMARKS, STD_SIZE, CheckpointInfo, Morphable3DMM, Whitening, load_3dmm
 
 MORPHABLE_BUFFERS = ("param_mean", "param_std", "w_shp", "u", "w_exp", "u_base", "w_shp_base", "w_exp_base")
 NETWORK_PREFIXES = ("I2P.", "forwardDirection.", "reverseDirection.")
@@ -60,18 +59,6 @@ class I2P(nn.Module):
 
     def forward_test(self, input: torch.Tensor):
         return self.backbone(input)
-
-
-@dataclass
-class CheckpointInfo:
-    """What a checkpoint needs besides its weights: the crop policy its inputs were made
-    with and the whitening its outputs are in."""
-
-    path: Path
-    kind: str  # "synergynet" or "3ddfa_v2"
-    arch: str
-    crop_policy: str  # key of utils.cropping.CROP_POLICIES
-    whitening: Whitening
 
 
 class SynergyNet(nn.Module):

@@ -14,17 +14,15 @@ Writes under --output (default inference_output/), per image <name>:
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from utils.device import DEVICE_CHOICES
 from utils.errors import SynergyError, run_cli
 from utils.io import IMAGE_EXTENSIONS, list_images, read_image
 from utils.pipeline import DEFAULT_WEIGHTS, FacePipeline
-from utils.writers import MESH_WRITERS, atomic_write, faces_to_json, write_image, write_json
+from utils.outputs import save_image_outputs
+from utils.writers import MESH_WRITERS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,34 +56,6 @@ def output_names(files: list[Path]) -> dict[Path, str]:
     return {f: (f.stem if stems.count(f.stem) == 1 else f.name.replace(".", "_")) for f in files}
 
 
-def save_outputs(image: np.ndarray, faces, image_path: Path, name: str, out: Path, args, triangles) -> None:
-    height, width = image.shape[:2]
-    write_json(out / "json" / f"{name}.json", faces_to_json(str(image_path), width, height, faces))
-    if args.mesh:
-        write_mesh = MESH_WRITERS[args.mesh]
-        for i, face in enumerate(faces):
-            write_mesh(out / "meshes" / f"{name}_{i}.{args.mesh}", face.vertices.T, triangles)
-    if args.json_only:
-        return
-    from utils.inference import draw_axis, draw_landmarks, draw_landmarks_cv2
-    from utils.render import render
-
-    overlay, solid = render(image, [face.vertices for face in faces], alpha=0.6)
-    write_image(out / "rendering_overlay" / f"{name}_solid.png", solid)
-    write_image(out / "rendering_overlay" / f"{name}.jpg", overlay)
-    landmarks = [face.landmarks for face in faces]
-    if args.matplotlib:
-        buffer = io.BytesIO()
-        draw_landmarks(image, landmarks, wfp=buffer, fmt="jpg")
-        atomic_write(out / "landmarks" / f"{name}.jpg", buffer.getvalue())
-    else:
-        write_image(out / "landmarks" / f"{name}.jpg", draw_landmarks_cv2(image, landmarks))
-    posed = image.copy()
-    for face in faces:
-        draw_axis(posed, *face.angles, pts68=face.landmarks)
-    write_image(out / "poses" / f"{name}.jpg", posed)
-
-
 def main() -> int:
     args = parse_args()
     extensions = {".png"} if args.png else IMAGE_EXTENSIONS
@@ -93,11 +63,6 @@ def main() -> int:
     if not files:
         raise SynergyError(f"no image files in {args.files}")
     pipeline = FacePipeline(args.weights, args.arch, args.device, "onnx" if args.onnx else "torch")
-    triangles = None
-    if args.mesh:
-        from utils.params import load_3dmm
-
-        triangles = load_3dmm().triangles
     out = Path(args.output)
     names = output_names(files)
     failed = 0
@@ -115,7 +80,8 @@ def main() -> int:
             continue
         dense = not args.json_only or bool(args.mesh)
         faces = pipeline.analyse(image, dense=dense)
-        save_outputs(image, faces, image_path, names[image_path], out, args, triangles)
+        save_image_outputs(image, faces, image_path, names[image_path], out, mesh=args.mesh,
+                           matplotlib_landmarks=args.matplotlib, json_only=args.json_only)
         if len(files) == 1:
             print(f"{image_path}: {len(faces)} face(s); results in {out}/")
     if failed == len(files):

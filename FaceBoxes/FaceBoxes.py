@@ -1,8 +1,9 @@
 """The FaceBoxes face detector: `FaceBoxes()(img_bgr)` -> `[[xmin, ymin, xmax, ymax, score], ...]`.
 
-A call is three steps, so that the network can be swapped for another runtime:
-`preprocess` (image -> NCHW float32 array and its scale), `run_network` (-> box offsets
-and class scores as numpy arrays) and `postprocess` (-> detections in image pixels).
+A call is three steps: `preprocess` (image -> NCHW float32 array and its scale),
+`run_network` (-> box offsets and class scores as numpy arrays) and `postprocess` (->
+detections in image pixels). The network runs on PyTorch or, with `backend="onnx"`, on
+ONNX Runtime; the ONNX path does not import torch at all (a cached export is used).
 """
 from __future__ import annotations
 
@@ -13,12 +14,10 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
-import torch
 
 from utils import assets
 from utils.io import load_checkpoint, strip_module_prefix
 
-from .models.faceboxes import FaceBoxesNet
 from .utils.box_utils import decode
 from .utils.config import (CONFIDENCE_THRESHOLD, KEEP_TOP_K, MAX_HEIGHT, MAX_WIDTH, MEAN_BGR, NMS_THRESHOLD,
                            TOP_K, VARIANCE, VIS_THRESHOLD)
@@ -74,19 +73,37 @@ class FaceBoxes:
     the time of the network and of the rest for every call, as the original does.
     """
 
-    def __init__(self, device: str | torch.device = "cpu", timer_flag: bool = False,
-                 weights: str | os.PathLike | None = None) -> None:
-        self.device = torch.device(device)
+    def __init__(self, device="cpu", timer_flag: bool = False,
+                 weights: str | os.PathLike | None = None, backend: str = "torch") -> None:
+        self.device = str(device)
         self.timer_flag = timer_flag
         self.weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "FaceBoxes weights")
+        self.net = None
+        self._session = None
+        if backend == "onnx":
+            from utils.onnx_backend import detector_session
+
+            self._session = detector_session(self.weights)
+        elif backend == "torch":
+            self.net = self.build_net(self.weights, self.device)
+        else:
+            raise ValueError(f"unknown backend {backend!r}")
+
+    @staticmethod
+    def build_net(weights: str | os.PathLike, device="cpu"):
+        """The PyTorch FaceBoxesNet with `weights`, in eval mode on `device`."""
+        import torch
+
+        from .models.faceboxes import FaceBoxesNet
+
         net = FaceBoxesNet(phase="test", num_classes=2)
         # strict: a wrong or partial checkpoint is an error, not a silently random detector
-        net.load_state_dict(strip_module_prefix(load_checkpoint(self.weights)), strict=True)
+        net.load_state_dict(strip_module_prefix(load_checkpoint(weights)), strict=True)
         net.requires_grad_(False)
-        if self.device.type == "cpu":
+        if torch.device(device).type == "cpu":
             # oneDNN convolutions run ~25% faster on NHWC weights; the input stays NCHW
             net = net.to(memory_format=torch.channels_last)
-        self.net = net.to(self.device).eval()
+        return net.to(device).eval()
 
     # ------------------------------------------------------------------ the three steps
 
@@ -109,6 +126,10 @@ class FaceBoxes:
 
     def run_network(self, net_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(1, 3, h, w) input -> box offsets (1, N, 4) and class probabilities (1, N, 2)."""
+        if self._session is not None:
+            return self._session(net_input)
+        import torch
+
         with torch.inference_mode():
             loc, conf = self.net(torch.from_numpy(net_input).to(self.device))
         return loc.cpu().numpy(), conf.cpu().numpy()

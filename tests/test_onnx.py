@@ -17,8 +17,10 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("weights", ["reference", "pretrained/3ddfa_v2/mb05_120x120.pth"])
 def test_regressor_onnx_matches_torch(weights, reference, ref_inputs):
     path = reference("checkpoint.pth.tar") if weights == "reference" else assets.require(weights)
-    model, _ = SynergyNet.from_checkpoint(path)
-    run = onnx_backend.regressor_session(model, path, log=lambda _: None)
+    model, info = SynergyNet.from_checkpoint(path)
+    run, onnx_info = onnx_backend.regressor_session(path)
+    assert (onnx_info.kind, onnx_info.arch, onnx_info.crop_policy) == (info.kind, info.arch, info.crop_policy)
+    np.testing.assert_array_equal(onnx_info.whitening.mean, info.whitening.mean)
     batch = ref_inputs["imgs"]
     with torch.no_grad():
         expected = model.forward_test(torch.from_numpy(batch)).numpy()
@@ -27,12 +29,35 @@ def test_regressor_onnx_matches_torch(weights, reference, ref_inputs):
 
 
 def test_export_is_cached(reference, tmp_path):
-    model, _ = SynergyNet.from_checkpoint(reference("checkpoint.pth.tar"))
     messages: list[str] = []
-    onnx_backend.regressor_session(model, reference("checkpoint.pth.tar"), log=messages.append)
-    onnx_backend.regressor_session(model, reference("checkpoint.pth.tar"), log=messages.append)
+    onnx_backend.regressor_session(reference("checkpoint.pth.tar"), log=messages.append)
+    onnx_backend.regressor_session(reference("checkpoint.pth.tar"), log=messages.append)
     assert len(messages) == 1 and "exporting" in messages[0]
-    assert len(list((tmp_path / "cache").glob("regressor-mobilenet_v2-*.onnx"))) == 1
+    assert len(list((tmp_path / "cache").glob("regressor-auto-*.onnx"))) == 1
+
+
+def test_cached_onnx_pipeline_runs_without_torch(tmp_path, photo):
+    """Once exported, the ONNX path needs no torch: faster start, half the memory."""
+    code = f"""
+import sys
+from utils.pipeline import FacePipeline
+from utils.io import read_image
+from utils.outputs import save_image_outputs
+import pathlib
+pipeline = FacePipeline(r"{assets.require('pretrained/3ddfa_v2/mb05_120x120.pth')}", backend="onnx")
+image = read_image(r"{photo('two_faces_720p.jpg')}")
+faces = pipeline.analyse(image)
+save_image_outputs(image, faces, "x.jpg", "x", pathlib.Path(r"{tmp_path / 'out'}"))
+print(len(faces), "torch" in sys.modules)
+"""
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "SYNERGYNET_CACHE": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=assets.REPO_ROOT)
+    assert first.returncode == 0 and first.stdout.split() == ["2", "True"], first.stderr  # exports with torch
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=assets.REPO_ROOT)
+    assert second.returncode == 0 and second.stdout.split() == ["2", "False"], second.stderr
 
 
 def test_detector_onnx_matches_torch(photo, ref_json):
@@ -40,8 +65,7 @@ def test_detector_onnx_matches_torch(photo, ref_json):
     from utils.io import read_image
 
     torch_detector = FaceBoxes()
-    onnx_detector = FaceBoxes()
-    onnx_backend.use_onnx_detector(onnx_detector, log=lambda _: None)
+    onnx_detector = FaceBoxes(backend="onnx")
     for name in ["two_faces_720p.jpg", "group_photo.jpg", "small_face.jpg"]:
         image = read_image(photo(name))
         net_input, _ = torch_detector.preprocess(image)

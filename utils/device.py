@@ -1,15 +1,20 @@
 """Where the networks run: the one place that turns `--device auto|cpu|cuda` into a device."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from utils.errors import SynergyError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
+def resolve_device(name: "str | torch.device" = "auto") -> "torch.device":
     """`auto`: the GPU when one is usable, else the CPU. `cuda` without a GPU is an error."""
+    import torch  # here, not at import: the ONNX path never needs torch
+
     if isinstance(name, torch.device):
         return name
     name = str(name).lower()

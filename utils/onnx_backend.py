@@ -1,29 +1,38 @@
 """ONNX Runtime backend: the fastest way to run the networks on a CPU.
 
-`export_onnx(module, path, ...)` exports a network (the regressor's backbone or
-FaceBoxes) with a dynamic batch (and, for the detector, dynamic image size), checks that
-ONNX Runtime reproduces PyTorch on it, and writes the file atomically. Exports are
-cached (`cached_onnx`) under `SYNERGYNET_CACHE` (default `~/.cache/synergynet`), keyed by
-the checkpoint's content, so a second run starts at once.
+Networks are exported once per checkpoint (keyed by the checkpoint's content) into a
+cache folder (`SYNERGYNET_CACHE`, default `~/.cache/synergynet`), each export checked
+against PyTorch. A regressor's export carries a sidecar JSON with what the checkpoint
+needs besides its weights (architecture, crop policy, whitening), so once cached, the
+whole ONNX path runs without importing torch: faster start-up and less than half the
+memory.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from utils.errors import SynergyError
-from utils.writers import atomic_write
+from utils.params import CheckpointInfo, Whitening
+from utils.writers import atomic_write, write_json
+
+if TYPE_CHECKING:
+    import torch
 
 PARITY_ATOL = 1e-4  # ONNX Runtime vs PyTorch, on the exported outputs
 OPSET = 17
+Log = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 def cache_dir() -> Path:
@@ -38,36 +47,52 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-class _ParamsOnly(nn.Module):
-    """A backbone's `(params, pooled)` reduced to `params`, the one output inference needs."""
-
-    def __init__(self, backbone: nn.Module):
-        super().__init__()
-        self.backbone = backbone
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)[0]
+def cache_path(kind: str, weights: str | os.PathLike) -> Path:
+    """Where the export of `weights` for `kind` ('faceboxes', 'regressor-auto', ...) lives."""
+    return cache_dir() / f"{kind}-{file_digest(weights)[:16]}-opset{OPSET}.onnx"
 
 
-def make_session(model_bytes_or_path: bytes | str | os.PathLike, device: torch.device | str = "cpu"):
+# --------------------------------------------------------------------------- sessions
+
+
+def make_session(model: bytes | str | os.PathLike, device: str = "cpu"):
     """An ONNX Runtime session with every graph optimisation, one thread per core."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = max(1, torch.get_num_threads())
+    options.intra_op_num_threads = os.cpu_count() or 1
     options.log_severity_level = 3  # warnings about unused initialisers are noise here
+    # idle workers sleep instead of spinning: between network calls the CPU belongs to the
+    # rest of the pipeline (cropping, reconstruction, rendering, encoding)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CPUExecutionProvider"]
     if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
-    source = model_bytes_or_path if isinstance(model_bytes_or_path, bytes) else str(model_bytes_or_path)
+    source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, options, providers=providers)
 
 
-def export_onnx(module: nn.Module, path: str | os.PathLike, example: torch.Tensor,
-                output_names: Sequence[str], dynamic_axes: dict, check_inputs: Sequence[torch.Tensor] = ()) -> Path:
-    """Export `module` (eval mode, CPU copy) to ONNX at `path` and verify it against PyTorch
-    on `example` and `check_inputs` (max abs difference <= 1e-4)."""
+def check_onnx_device(device: str) -> str:
+    """The ONNX backend runs where ONNX Runtime can: the CPU, or a GPU with onnxruntime-gpu."""
+    import onnxruntime as ort
+
+    device = str(device)
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise SynergyError("--onnx runs on the CPU here (onnxruntime has no CUDA provider); "
+                           "drop --onnx to use the GPU with PyTorch, or use --device cpu")
+    return "cpu" if device == "auto" else device
+
+
+# --------------------------------------------------------------------------- export (needs torch)
+
+
+def export_onnx(module: "torch.nn.Module", path: str | os.PathLike, example: "torch.Tensor",
+                output_names: Sequence[str], dynamic_axes: dict, check_inputs: Sequence["torch.Tensor"] = ()) -> Path:
+    """Export `module` (eval mode, on the CPU) to ONNX at `path` and check it against
+    PyTorch on `example` and `check_inputs` (max abs difference <= 1e-4)."""
+    import torch
+
     module = module.eval()
     buffer = io.BytesIO()
     # The TorchScript exporter handles these static graphs without extra dependencies (the
@@ -90,64 +115,95 @@ def export_onnx(module: nn.Module, path: str | os.PathLike, example: torch.Tenso
     return atomic_write(path, data)
 
 
-def export_regressor(backbone: nn.Module, path: str | os.PathLike) -> Path:
-    """The regressor's backbone: (B, 3, 120, 120) -> whitened params (B, 62)."""
-    cpu_backbone = _cpu_copy(backbone)
+def _cpu_copy(module: "torch.nn.Module") -> "torch.nn.Module":
+    import copy
+
+    import torch
+
+    return copy.deepcopy(module).cpu().float().to(memory_format=torch.contiguous_format).eval()
+
+
+def export_regressor(backbone: "torch.nn.Module", path: str | os.PathLike) -> Path:
+    """A regressor's backbone: (B, 3, 120, 120) normalised crops -> whitened params (B, 62)."""
+    import torch
+
+    class ParamsOnly(torch.nn.Module):  # `(params, pooled)` -> `params`, all inference needs
+        def __init__(self, net: torch.nn.Module):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)[0]
+
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(2, 3, 120, 120, generator=generator)
-    return export_onnx(_ParamsOnly(cpu_backbone), path, example, ["params"], {"input": {0: "batch"}, "params": {0: "batch"}},
+    return export_onnx(ParamsOnly(_cpu_copy(backbone)), path, example, ["params"],
+                       {"input": {0: "batch"}, "params": {0: "batch"}},
                        check_inputs=[torch.randn(1, 3, 120, 120, generator=generator)])
 
 
-def _cpu_copy(module: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(module).cpu().float().eval()
-
-
-def cached_onnx(kind: str, weights: str | os.PathLike, export: Callable[[Path], Path],
-                log: Callable[[str], None] = print) -> Path:
-    """The cached export of `weights` for `kind` ('regressor-mobilenet_v2', 'faceboxes', ...),
-    made with `export(path)` on first use."""
-    path = cache_dir() / f"{kind}-{file_digest(weights)[:16]}-opset{OPSET}.onnx"
-    if not path.is_file():
-        log(f"exporting {Path(weights).name} to ONNX ({path})")
-        export(path)
-    return path
-
-
-def regressor_session(model, weights: str | os.PathLike, log: Callable[[str], None] = print):
-    """A callable `(B, 3, 120, 120) float32 -> (B, 62) whitened params` on ONNX Runtime for
-    the loaded `SynergyNet` `model` (whose checkpoint is `weights`)."""
-    backbone = model.I2P.backbone
-    path = cached_onnx(f"regressor-{model.arch}", weights, lambda p: export_regressor(backbone, p), log)
-    session = make_session(path, model.u.device)
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(["params"], {"input": np.ascontiguousarray(batch, dtype=np.float32)})[0]
-
-    return run
-
-
-def export_detector(net: nn.Module, path: str | os.PathLike) -> Path:
+def export_detector(net: "torch.nn.Module", path: str | os.PathLike) -> Path:
     """FaceBoxes: (1, 3, H, W) mean-subtracted image -> loc (1, N, 4), conf (1, N, 2), any H, W."""
-    cpu_net = _cpu_copy(net).to(memory_format=torch.contiguous_format)
+    import torch
+
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(1, 3, 128, 160, generator=generator) * 60
     dynamic = {"input": {0: "batch", 2: "height", 3: "width"}, "loc": {0: "batch", 1: "boxes"},
                "conf": {0: "batch", 1: "boxes"}}
-    return export_onnx(cpu_net, path, example, ["loc", "conf"], dynamic,
+    return export_onnx(_cpu_copy(net), path, example, ["loc", "conf"], dynamic,
                        check_inputs=[torch.randn(1, 3, 96, 224, generator=generator) * 60])
 
 
-def use_onnx_detector(detector, log: Callable[[str], None] = print) -> None:
-    """Make a `FaceBoxes` detector run its network on ONNX Runtime (pre- and post-processing
-    are unchanged)."""
-    path = cached_onnx("faceboxes", detector.weights, lambda p: export_detector(detector.net, p), log)
-    session = make_session(path, detector.device)
+# --------------------------------------------------------------------------- the two networks
 
-    def run_network(net_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def detector_session(weights: str | os.PathLike, device: str = "cpu", log: Log = _silent):
+    """`(1, 3, H, W) float32 -> (loc, conf)` on ONNX Runtime for FaceBoxes `weights`."""
+    path = cache_path("faceboxes", weights)
+    if not path.is_file():
+        from FaceBoxes.FaceBoxes import FaceBoxes
+
+        log(f"exporting {Path(weights).name} to ONNX ({path})")
+        export_detector(FaceBoxes.build_net(weights), path)
+    session = make_session(path, device)
+
+    def run(net_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         loc, conf = session.run(["loc", "conf"], {"input": net_input})
         return loc, conf
 
-    detector.run_network = run_network
+    return run
+
+
+def _info_to_json(info: CheckpointInfo) -> dict:
+    return {"kind": info.kind, "arch": info.arch, "crop_policy": info.crop_policy,
+            "whitening_mean": info.whitening.mean.tolist(), "whitening_std": info.whitening.std.tolist()}
+
+
+def _info_from_json(path: Path, meta: dict) -> CheckpointInfo:
+    whitening = Whitening(np.array(meta["whitening_mean"], dtype=np.float32),
+                          np.array(meta["whitening_std"], dtype=np.float32))
+    return CheckpointInfo(path, meta["kind"], meta["arch"], meta["crop_policy"], whitening)
+
+
+def regressor_session(weights: str | os.PathLike, arch: str | None = None, device: str = "cpu",
+                      log: Log = _silent) -> tuple[Callable[[np.ndarray], np.ndarray], CheckpointInfo]:
+    """`(B, 3, 120, 120) float32 -> (B, 62) whitened params` on ONNX Runtime for the
+    SynergyNet or 3DDFA_V2 checkpoint `weights`, and the checkpoint's `CheckpointInfo`."""
+    weights = Path(weights)
+    path = cache_path(f"regressor-{arch or 'auto'}", weights)
+    meta_path = path.with_suffix(".json")
+    if path.is_file() and meta_path.is_file():
+        info = _info_from_json(weights, json.loads(meta_path.read_text()))
+    else:
+        from model_building import SynergyNet
+
+        model, info = SynergyNet.from_checkpoint(weights, arch=arch)
+        log(f"exporting {weights.name} to ONNX ({path})")
+        export_regressor(model.I2P.backbone, path)
+        write_json(meta_path, _info_to_json(info))
+    session = make_session(path, device)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(["params"], {"input": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+    return run, info

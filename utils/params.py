@@ -48,6 +48,18 @@ class Whitening:
         return cls(mean, std)
 
 
+@dataclass
+class CheckpointInfo:
+    """What a regressor checkpoint needs besides its weights: the crop policy its inputs
+    were made with and the whitening its outputs are in."""
+
+    path: Path
+    kind: str  # "synergynet" or "3ddfa_v2"
+    arch: str
+    crop_policy: str  # key of utils.cropping.CROP_POLICIES
+    whitening: Whitening
+
+
 class Morphable3DMM:
     """The 3DMM data files of `3dmm_data/` (see module docstring)."""
 

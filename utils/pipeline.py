@@ -8,7 +8,7 @@
 
 A checkpoint's architecture, crop policy and whitening travel together (`Regressor`), so
 SynergyNet and 3DDFA_V2 checkpoints run through the same code. The network backend
-(PyTorch or ONNX Runtime) is chosen once, here.
+(PyTorch or ONNX Runtime) is chosen once, here; the ONNX path does not import torch.
 """
 from __future__ import annotations
 
@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from utils import assets
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops
-from utils.device import resolve_device
 from utils.errors import SynergyError
 from utils.inference import poses_in_image, reconstruct_in_image
 from utils.params import Whitening
@@ -34,6 +32,19 @@ BACKENDS = ("torch", "onnx")
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def resolve_backend_device(device, backend: str):
+    """The device for a backend: ONNX Runtime's (without importing torch) or torch's."""
+    if backend not in BACKENDS:
+        raise SynergyError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "onnx":
+        from utils.onnx_backend import check_onnx_device
+
+        return check_onnx_device(device)
+    from utils.device import resolve_device
+
+    return resolve_device(device)
 
 
 def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _stderr) -> Path:
@@ -60,21 +71,20 @@ class Regressor:
     the crop policy and whitening that belong to it."""
 
     def __init__(self, weights: str | Path | None = None, arch: str | None = None,
-                 device: str | torch.device = "auto", backend: str = "torch",
-                 log: Callable[[str], None] = _stderr):
-        if backend not in BACKENDS:
-            raise SynergyError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        from model_building import SynergyNet
-
-        self.device = resolve_device(device)
+                 device="auto", backend: str = "torch", log: Callable[[str], None] = _stderr):
+        self.device = resolve_backend_device(device, backend)
         self.weights = resolve_weights(weights, log)
-        self.model, self.info = SynergyNet.from_checkpoint(self.weights, arch=arch, device=self.device)
         self.backend = backend
+        self.model = None
         self._session = None
         if backend == "onnx":
             from utils.onnx_backend import regressor_session
 
-            self._session = regressor_session(self.model, self.weights, log=log)
+            self._session, self.info = regressor_session(self.weights, arch, self.device, log)
+        else:
+            from model_building import SynergyNet
+
+            self.model, self.info = SynergyNet.from_checkpoint(self.weights, arch=arch, device=self.device)
 
     @property
     def whitening(self) -> Whitening:
@@ -90,6 +100,8 @@ class Regressor:
             return np.zeros((0, 62), dtype=np.float32)
         if self._session is not None:
             return self._session(batch)
+        import torch
+
         with torch.inference_mode():
             params = self.model.forward_test(torch.from_numpy(batch).to(self.device))
         return params.float().cpu().numpy()
@@ -116,17 +128,12 @@ class FacePipeline:
     """Detector + regressor + 3DMM: photo in, faces out (see module docstring)."""
 
     def __init__(self, weights: str | Path | None = None, arch: str | None = None,
-                 device: str | torch.device = "auto", backend: str = "torch",
-                 log: Callable[[str], None] = _stderr):
+                 device="auto", backend: str = "torch", log: Callable[[str], None] = _stderr):
         from FaceBoxes import FaceBoxes
 
-        self.device = resolve_device(device)
-        self.regressor = Regressor(weights, arch, self.device, backend, log)
-        self.detector = FaceBoxes(device=self.device)
-        if backend == "onnx":
-            from utils.onnx_backend import use_onnx_detector
-
-            use_onnx_detector(self.detector, log=log)
+        self.regressor = Regressor(weights, arch, device, backend, log)
+        self.device = self.regressor.device
+        self.detector = FaceBoxes(device=self.device, backend=backend)
         self.roi_box_of = CROP_POLICIES[self.regressor.crop_policy]
 
     def detect(self, image: np.ndarray) -> np.ndarray:

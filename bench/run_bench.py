@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Speed of this implementation against the original's way, measured in one run on the
+same inputs (see bench/original_way.py for what "the original's way" runs).
+
+    .venv/bin/python bench/run_bench.py [--repeats 15] [--json bench/results/bench.json]
+
+Steps: (a) the MobileNetV2 regressor at batch 1 and 64 (also as GFLOP/s against a float32
+matrix product measured here), (b) FaceBoxes on two photos, (c) dense reconstruction of
+one face, (d) rendering one dense face on a 1280x720 image, (e) the whole singleImage.py
+flow on two_faces_720p.jpg with every output written, (f) its peak memory. Each step
+alternates the two ways run by run and reports median, min and max in milliseconds and
+the ratio of the medians (original / ours). With a CUDA GPU, also the regressor's
+batch throughput in float32 and float16.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+TWO_FACES = "img/trump_hillary.jpg"  # 1536x689, two faces (the reference's two_faces_720p.jpg)
+FOUR_K = "img/emma.jpg"  # 3913x1901, three faces (emma_4k.jpg)
+
+STEPS = ("network", "detector", "render", "flow", "memory", "gpu")
+TARGETS = {  # issue "Speed": median ratio original / ours
+    "network batch 1": 5.0,
+    "FaceBoxes two_faces_720p": 2.0,
+    "FaceBoxes emma_4k": 2.0,
+    "render one face 1280x720": 4.0,
+    "whole singleImage flow": 3.0,
+}
+
+
+def summary(seconds: list[float]) -> dict[str, float]:
+    ms = [1e3 * s for s in seconds]
+    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "runs": len(ms)}
+
+
+def paired(original: Callable[[], object], ours: Callable[[], object], repeats: int, warmup: int = 2):
+    """Run the two ways in turn (A B A B ...) so drift of the machine hits both alike."""
+    for _ in range(warmup):
+        original()
+        ours()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, bucket in ((original, times[0]), (ours, times[1])):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return summary(times[0]), summary(times[1])
+
+
+def count_flops(module, example) -> float:
+    """Multiply-adds of one forward of convolutions and linear layers, x2 (FLOPs per image)."""
+    import torch
+
+    macs = 0
+
+    def hook(layer, _inputs, output):
+        nonlocal macs
+        if isinstance(layer, torch.nn.Conv2d):
+            macs += output.numel() * (layer.in_channels // layer.groups) * layer.kernel_size[0] * layer.kernel_size[1]
+        elif isinstance(layer, torch.nn.Linear):
+            macs += output.numel() * layer.in_features
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        module(example)
+    for handle in handles:
+        handle.remove()
+    return 2.0 * macs / example.shape[0]
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """This machine's float32 matrix product speed (PyTorch's BLAS, all threads)."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(2):
+        a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def mobilenet_v2_weights() -> Path | None:
+    """SynergyNet MobileNetV2 weights: the official ones, else the reference checkpoint (the
+    original's architecture with perturbed weights: its faces are near the mean face, so
+    they cost what real faces cost to reconstruct and render)."""
+    from utils import assets
+
+    for candidate in (assets.asset_path("pretrained/best.pth.tar"),
+                      Path(os.environ.get("SYNERGYNET_REFERENCE", REPO.parent / "shared" / "reference"))
+                      / "checkpoint.pth.tar"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def regressor_model():
+    """SynergyNet's MobileNetV2 (random weights if none are found: a forward's time does not
+    depend on them)."""
+    from model_building import SynergyNet
+
+    weights = mobilenet_v2_weights()
+    if weights is None:
+        return SynergyNet(arch="mobilenet_v2").eval(), None
+    return SynergyNet.from_checkpoint(weights)[0], weights
+
+
+def bench_network(repeats: int, report: dict) -> None:
+    import torch
+
+    from utils.onnx_backend import export_regressor, make_session
+
+    model, weights = regressor_model()
+    backbone = model.I2P.backbone
+    with tempfile.TemporaryDirectory() as tmp:
+        session = make_session(export_regressor(backbone, Path(tmp) / "regressor.onnx"))
+    flops = count_flops(backbone, torch.randn(2, 3, 120, 120))
+    peak = matmul_gflops()
+    report["machine"]["matmul_gflops_fp32"] = round(peak, 1)
+    report["network"] = {"weights": str(weights) if weights else "random", "gflop_per_image": round(flops / 1e9, 4)}
+    rng = np.random.default_rng(0)
+    for batch, runs in ((1, repeats * 4), (64, max(3, repeats // 2))):
+        x = rng.standard_normal((batch, 3, 120, 120), dtype=np.float32)
+        tensor = torch.from_numpy(x)
+
+        def eager():
+            with torch.no_grad():
+                model.forward_test(tensor)
+
+        original, ours = paired(eager, lambda: session.run(["params"], {"input": x}), runs)
+        row = record(report, f"network batch {batch}", original, ours)
+        for way, stats in (("original", original), ("ours", ours)):
+            images_per_s = batch / (stats["median_ms"] / 1e3)
+            row[way]["images_per_s"] = round(images_per_s, 1)
+            row[way]["gflops"] = round(images_per_s * flops / 1e9, 1)
+        row["ours"]["fraction_of_matmul"] = round(row["ours"]["gflops"] / peak, 3)
+
+
+def bench_detector(repeats: int, report: dict) -> None:
+    import torch
+
+    from FaceBoxes import FaceBoxes
+
+    from bench import original_way
+    from utils.io import read_image
+
+    ours = FaceBoxes(backend="onnx")
+    original_net = FaceBoxes.build_net(ours.weights).to(memory_format=torch.contiguous_format)
+    for label, path in (("two_faces_720p", TWO_FACES), ("emma_4k", FOUR_K)):
+        image = read_image(REPO / path)
+        original, mine = paired(lambda: original_way.detect(original_net, image), lambda: ours(image), repeats)
+        record(report, f"FaceBoxes {label}", original, mine)
+
+
+def one_face(image_size=(1280, 720)):
+    """A real dense face (from the 3DDFA_V2 regressor on the two-face photo) on a 1280x720 image."""
+    import cv2
+
+    from utils.io import read_image
+    from utils.pipeline import FacePipeline
+
+    image = cv2.resize(read_image(REPO / TWO_FACES), image_size, interpolation=cv2.INTER_AREA)
+    pipeline = FacePipeline(device="cpu", log=lambda _: None)
+    face = pipeline.analyse(image)[0]
+    return image, face, pipeline
+
+
+def bench_reconstruction_and_render(repeats: int, report: dict) -> None:
+    from Sim3DR import RenderPipeline
+    from Sim3DR.numpy_reference import render_numpy_lighting
+    from utils.inference import predict_denseVert, reconstruct_in_image
+    from utils.params import load_3dmm
+    from utils.render import cfg
+
+    image, face, pipeline = one_face()
+    whitening = pipeline.regressor.whitening
+    params_whitened = (face.params - whitening.mean) / whitening.std
+    roi = np.asarray(face.roi_box)
+    original, ours = paired(lambda: predict_denseVert(params_whitened, list(roi) + [1.0], transform=True,
+                                                      whitening=whitening),
+                            lambda: reconstruct_in_image(params_whitened[None], roi[None], dense=True,
+                                                         whitening=whitening), repeats * 2)
+    record(report, "dense reconstruction one face", original, ours)
+
+    triangles = load_3dmm().triangles
+    vertices = np.ascontiguousarray(face.vertices.T.astype(np.float32))
+    render_app = RenderPipeline(**cfg)
+    original, ours = paired(lambda: render_numpy_lighting(render_app, vertices, triangles, image.copy()),
+                            lambda: render_app(vertices, triangles, image.copy()), repeats * 2)
+    width = float(np.ptp(vertices[:, 0]))
+    record(report, "render one face 1280x720", original, ours)["face_width_px"] = round(width)
+
+
+def flow_runner(way: str, out_dir: Path):
+    """A function that runs the whole singleImage.py flow on the two-face photo one way."""
+    from utils.io import read_image
+
+    image_path = REPO / TWO_FACES
+    if way == "original":
+        import torch
+
+        from FaceBoxes import FaceBoxes
+        from Sim3DR import RenderPipeline
+        from model_building import SynergyNet
+
+        from bench import original_way
+        from utils.params import load_3dmm
+        from utils.pipeline import resolve_weights
+        from utils.render import cfg
+
+        net = FaceBoxes.build_net(FaceBoxes().weights).to(memory_format=torch.contiguous_format)
+        model, _ = SynergyNet.from_checkpoint(resolve_weights(mobilenet_v2_weights(), log=lambda _: None))
+        triangles, render_app = load_3dmm().triangles, RenderPipeline(**cfg)
+
+        def run(timings=None):
+            image = read_image(image_path)
+            return original_way.single_image_flow(net, model, image, out_dir, "two_faces", triangles, render_app,
+                                                   timings)
+        return run
+
+    from utils.outputs import save_image_outputs
+    from utils.pipeline import FacePipeline
+
+    pipeline = FacePipeline(mobilenet_v2_weights(), device="cpu", backend="onnx", log=lambda _: None)
+
+    def run(timings=None):
+        image = read_image(image_path)
+        faces = pipeline.analyse(image)
+        save_image_outputs(image, faces, image_path, "two_faces", out_dir)
+        return len(faces)
+    return run
+
+
+def bench_flow(repeats: int, report: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        original_run = flow_runner("original", Path(tmp) / "original")
+        ours_run = flow_runner("ours", Path(tmp) / "ours")
+        (Path(tmp) / "original").mkdir()
+        original, ours = paired(original_run, ours_run, repeats)
+        row = record(report, "whole singleImage flow", original, ours)
+        stages: dict[str, float] = {}
+        for _ in range(3):
+            original_run(stages)
+        row["original"]["stages_ms"] = {k: round(1e3 * v / 3, 1) for k, v in stages.items()}
+        row["weights"] = str(mobilenet_v2_weights() or "default")
+
+
+def peak_memory(way: str, runs: int = 5) -> float:
+    """Peak resident memory (MB) of a fresh process that runs the flow `runs` times.
+
+    Read by the process itself from VmHWM (Linux): getrusage's and wait4's maxrss would
+    count the memory of this big parent process, which the child shares until exec."""
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); sys.argv = ['x'];"
+            "import tempfile, pathlib; from bench.run_bench import flow_runner;"
+            f"d = pathlib.Path(tempfile.mkdtemp()); run = flow_runner({way!r}, d)\n"
+            f"for _ in range({runs}): run()\n"
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"the {way} flow failed in its own process: {result.stderr[-500:]}")
+    return int(result.stdout.split()[-1]) / 1024.0  # kB
+
+
+def bench_memory(report: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        flow_runner("ours", Path(tmp))  # the ONNX exports are cached before the measured process
+    original, ours = peak_memory("original"), peak_memory("ours")
+    report["steps"]["peak memory of the whole flow"] = {
+        "original": {"peak_mb": round(original)}, "ours": {"peak_mb": round(ours)},
+        "ratio": round(original / ours, 2), "target": ">= 2 (ours at most half)", "met": original / ours >= 2}
+
+
+def bench_gpu(report: dict) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        report["gpu"] = None
+        return
+    model, _ = regressor_model()
+    backbone = model.I2P.backbone.cuda().eval()
+    results = {"device": torch.cuda.get_device_name()}
+    for dtype in (torch.float32, torch.float16):
+        net = backbone.to(dtype)
+        for batch in (1, 256):
+            x = torch.randn(batch, 3, 120, 120, device="cuda", dtype=dtype)
+            with torch.inference_mode():
+                for _ in range(10):
+                    net(x)
+                torch.cuda.synchronize()
+                start, n = time.perf_counter(), 50
+                for _ in range(n):
+                    net(x)
+                torch.cuda.synchronize()
+            results[f"{str(dtype).split('.')[-1]} batch {batch} images/s"] = round(batch * n / (time.perf_counter() - start))
+    report["gpu"] = results
+
+
+def record(report: dict, name: str, original: dict, ours: dict) -> dict:
+    ratio = original["median_ms"] / ours["median_ms"]
+    row = {"original": _rounded(original), "ours": _rounded(ours), "ratio": round(ratio, 2)}
+    if name in TARGETS:
+        row["target"] = f">= {TARGETS[name]}x"
+        row["met"] = ratio >= TARGETS[name]
+    report["steps"][name] = row
+    print(f"{name:34s} original {original['median_ms']:9.2f} ms [{original['min_ms']:.2f}-{original['max_ms']:.2f}]"
+          f"   ours {ours['median_ms']:8.2f} ms [{ours['min_ms']:.2f}-{ours['max_ms']:.2f}]   x{ratio:5.2f}"
+          + (f"  (target >= {TARGETS[name]}x: {'met' if row['met'] else 'NOT met'})" if name in TARGETS else ""),
+          flush=True)
+    return row
+
+
+def _rounded(stats: dict) -> dict:
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs of each way per step")
+    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "bench.json")
+    parser.add_argument("--only", nargs="+", choices=STEPS, default=list(STEPS), help="run only these steps")
+    args = parser.parse_args()
+    import torch
+
+    report = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+                    "torch": torch.__version__},
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "steps": {},
+    }
+    import onnxruntime
+
+    report["machine"]["onnxruntime"] = onnxruntime.__version__
+    if "network" in args.only:
+        bench_network(args.repeats, report)
+        print(f"network: {report['network']['gflop_per_image']} GFLOP per image; this machine's float32 matmul "
+              f"{report['machine']['matmul_gflops_fp32']} GFLOP/s; batch 64 ours at "
+              f"{report['steps']['network batch 64']['ours']['fraction_of_matmul']:.0%} of it (target >= 85%)")
+    if "detector" in args.only:
+        bench_detector(args.repeats, report)
+    if "render" in args.only:
+        bench_reconstruction_and_render(args.repeats, report)
+    if "flow" in args.only:
+        bench_flow(args.repeats, report)
+    if "memory" in args.only:
+        bench_memory(report)
+        row = report["steps"]["peak memory of the whole flow"]
+        print(f"peak memory of the whole flow: original {row['original']['peak_mb']} MB, ours {row['ours']['peak_mb']} MB")
+    if "gpu" in args.only:
+        bench_gpu(report)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"report written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
