@@ -83,17 +83,9 @@ def regress_one(model: torch.nn.Module, crop: np.ndarray) -> np.ndarray:
 def single_image_flow(net, model, img: np.ndarray, out_dir: Path, name: str, triangles: np.ndarray,
                       render_pipeline, timings: dict | None = None) -> int:
     """singleImage.py's loop body for one photo, writing its three outputs."""
-    import time
+    from utils.pipeline import StageClock
 
-    mark = time.perf_counter()
-
-    def lap(key: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        if timings is not None:
-            timings[key] = timings.get(key, 0.0) + now - mark
-        mark = now
-
+    lap = StageClock(timings).lap
     rects = detect(net, img)
     lap("detect")
     landmarks, vertices_list, poses = [], [], []
@@ -117,12 +109,10 @@ def single_image_flow(net, model, img: np.ndarray, out_dir: Path, name: str, tri
                                       triangles, solid)
     cv2.imwrite(str(out_dir / f"{name}_solid.png"), solid)
     cv2.imwrite(str(out_dir / f"{name}.jpg"), cv2.addWeighted(img, 0.4, solid, 0.6, 0))
-    lap("render and write")
     draw_landmarks(img, landmarks, wfp=str(out_dir / f"{name}_landmarks.jpg"))
-    lap("landmarks (matplotlib)")
     posed = img.copy()
     for angles, _, lmks in poses:
         posed = draw_axis(posed, angles[0], angles[1], angles[2], pts68=lmks)
     cv2.imwrite(str(out_dir / f"{name}_pose.jpg"), posed)
-    lap("pose")
+    lap("render, draw and write")
     return len(rects)

@@ -15,6 +15,7 @@ weights, the benchmark images) are fetched only when asked for.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -52,7 +53,8 @@ def asset_path(relative: str | os.PathLike) -> Path:
 
 
 def require(relative: str | os.PathLike, what: str = "") -> Path:
-    """Path of an asset that must exist; a clear error naming it and the fetch command if not."""
+    """Path of an asset (relative to the data root, or absolute) that must exist; a clear
+    error naming it and the fetch command if not."""
     path = asset_path(relative)
     if not path.is_file():
         label = f"{what} " if what else ""
@@ -161,7 +163,7 @@ def _download(url: str, attempts: int = 3, timeout: float = 60.0) -> tuple[bytes
             request = urllib.request.Request(url, headers={"User-Agent": "synergynet-fetch/1"})
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.read(), response.headers.get("Content-Type", "")
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
             last = exc
             time.sleep(1.0 + attempt)
     raise SynergyError(f"cannot download {url}: {last}")
@@ -339,15 +341,16 @@ class Fetcher:
 
 
 def fetch(groups: Iterable[str] = DEFAULT_GROUPS, mirror: str | os.PathLike | None = None,
-          log: Callable[[str], None] = print) -> dict[str, str]:
-    """Place every asset of the given groups; returns {path: what was done}."""
+          log: Callable[[str], None] = print, manifest: list[Asset] | None = None) -> dict[str, str]:
+    """Place every asset of the given groups (of `manifest`, default the project's);
+    returns {path: what was done}."""
     groups = list(groups)
     unknown = sorted(set(groups) - set(ALL_GROUPS))
     if unknown:
         raise SynergyError(f"unknown asset group(s) {', '.join(unknown)}; choose from {', '.join(ALL_GROUPS)}")
     fetcher = Fetcher(mirror, log)
     done: dict[str, str] = {}
-    for asset in load_manifest():
+    for asset in manifest if manifest is not None else load_manifest():
         if asset.group not in groups:
             continue
         if fetcher.mirror is not None and asset.group == "extra" and fetcher.mirror.find(asset.path) is None:

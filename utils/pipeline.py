@@ -13,6 +13,7 @@ SynergyNet and 3DDFA_V2 checkpoints run through the same code. The network backe
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -140,18 +141,39 @@ class FacePipeline:
         """(F, 5) detections `[x1, y1, x2, y2, score]`."""
         return np.asarray(self.detector(image), dtype=np.float32).reshape(-1, 5)
 
-    def analyse(self, image: np.ndarray, dense: bool = True, boxes: np.ndarray | None = None) -> list[Face]:
+    def analyse(self, image: np.ndarray, dense: bool = True, boxes: np.ndarray | None = None,
+                timings: dict[str, float] | None = None) -> list[Face]:
         """Every face of an 8-bit BGR image (see `utils.io.read_image`); `dense` also
-        reconstructs the 53215-vertex mesh. `boxes` skips detection."""
+        reconstructs the 53215-vertex mesh. `boxes` skips detection. `timings`, when given,
+        accumulates the seconds spent in each stage (detect, regress, reconstruct)."""
+        clock = StageClock(timings)
         boxes = self.detect(image) if boxes is None else np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
+        clock.lap("detect")
         if len(boxes) == 0:
             return []
         roi_boxes = np.array([self.roi_box_of(box) for box in boxes])
         params = self.regressor(normalize_crops(crop_faces(image, roi_boxes)))
+        clock.lap("regress")
         whitening = self.regressor.whitening
         landmarks = reconstruct_in_image(params, roi_boxes, whitening=whitening)
         _, angles, translations = poses_in_image(params, roi_boxes, whitening)
         vertices = reconstruct_in_image(params, roi_boxes, dense=True, whitening=whitening) if dense else None
         dewhitened = whitening.dewhiten(params)
+        clock.lap("reconstruct")
         return [Face(boxes[i], roi_boxes[i], dewhitened[i], landmarks[i], angles[i], translations[i],
                      None if vertices is None else vertices[i]) for i in range(len(boxes))]
+
+
+class StageClock:
+    """Adds the time since the last lap to `timings[stage]` (no-op without a dict)."""
+
+    def __init__(self, timings: dict[str, float] | None):
+        self.timings = timings
+        self.mark = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.timings is None:
+            return
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - self.mark
+        self.mark = now
