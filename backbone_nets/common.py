@@ -8,6 +8,8 @@ returns `(params, pooled)` with `params = [pose 12 | shape 40 | expression 10]`.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -28,6 +30,17 @@ def make_divisible(value: float, divisor: int, min_value: int | None = None) -> 
     if rounded < 0.9 * value:
         rounded += divisor
     return rounded
+
+
+def init_fan_out_(network: nn.Module) -> None:
+    """The 3DDFA / ResNeSt initialisation: convolutions N(0, sqrt(2 / fan-out)), batch norms identity."""
+    for module in network.modules():
+        if isinstance(module, nn.Conv2d):
+            fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+            module.weight.data.normal_(0, math.sqrt(2.0 / fan_out))
+        elif isinstance(module, nn.BatchNorm2d):
+            module.weight.data.fill_(1)
+            module.bias.data.zero_()
 
 
 def refuse_pretrained(pretrained: bool, arch: str) -> None:

@@ -10,13 +10,12 @@ the model needs the pooled feature for its landmark refiner.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from backbone_nets.common import NUM_PARAMS
+from backbone_nets.common import NUM_PARAMS, init_fan_out_
 
 __all__ = [
     "MobileNet",
@@ -91,13 +90,7 @@ class MobileNet(nn.Module):
         self.num_pooled_features = int(1024 * widen_factor)
         self.fc = nn.Linear(self.num_pooled_features, num_classes)
 
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
-                module.weight.data.normal_(0, math.sqrt(2.0 / fan_out))
-            elif isinstance(module, nn.BatchNorm2d):
-                module.weight.data.fill_(1)
-                module.bias.data.zero_()
+        init_fan_out_(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.relu(self.bn1(self.conv1(x)))

@@ -15,14 +15,13 @@ original raises NotImplementedError or needs an extra package for those).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backbone_nets.common import ParamHeadsMixin, refuse_pretrained
+from backbone_nets.common import ParamHeadsMixin, init_fan_out_, refuse_pretrained
 
 __all__ = ["ResNeSt", "SplitAttentionConv2d", "SplitAttentionBottleneck",
            "resnest50", "resnest101", "resnest200", "resnest269"]
@@ -144,13 +143,7 @@ class ResNeSt(ParamHeadsMixin, nn.Module):
         self.drop = nn.Dropout(final_drop) if final_drop > 0.0 else None
         self._add_param_heads(512 * block.expansion)
 
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
-                module.weight.data.normal_(0, math.sqrt(2.0 / fan_out))
-            elif isinstance(module, nn.BatchNorm2d):
-                module.weight.data.fill_(1)
-                module.bias.data.zero_()
+        init_fan_out_(self)
 
     def _make_layer(self, block: type[SplitAttentionBottleneck], planes: int, num_blocks: int, stride: int,
                     is_first: bool = True) -> nn.Sequential:

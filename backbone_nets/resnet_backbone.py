@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 from torchvision.models import resnet as tv_resnet
 
 from backbone_nets.common import ParamHeadsMixin, refuse_pretrained

@@ -167,3 +167,13 @@ def test_training_forward_with_other_backbones(arch, ref_inputs):
     total.backward()
     assert torch.isfinite(total)
     assert all(p.grad is not None for p in model.forwardDirection.parameters())
+
+
+def test_landmarks_are_the_dense_mesh_keypoints(ref_expected, ref_inputs):
+    from utils.inference import reconstruct_in_image
+    from utils.params import load_3dmm
+
+    params, boxes = ref_expected["params_test"], ref_inputs["roi_boxes"]
+    dense = reconstruct_in_image(params, boxes, dense=True)
+    sparse = reconstruct_in_image(params, boxes)
+    np.testing.assert_allclose(dense[:, :, load_3dmm().landmark_vertices], sparse, atol=ATOL_PX)

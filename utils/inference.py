@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from utils import geometry
-from utils.cropping import crop_img  # noqa: F401 - the original's public name lives here too
+from utils.cropping import crop_img as crop_img  # the original's public name lives here too
 from utils.params import Whitening, load_3dmm
 
 LANDMARK_GROUPS = [0, 17, 22, 27, 31, 36, 42, 48, 60, 68]  # jaw, brows, nose, eyes, lips

@@ -105,6 +105,11 @@ class Morphable3DMM:
         return tri
 
     @functools.cached_property
+    def landmark_vertices(self) -> np.ndarray:
+        """(68,) int64: the dense vertices that are the 68 landmarks."""
+        return self.keypoints[::3] // 3
+
+    @functools.cached_property
     def uv_coords(self) -> np.ndarray:
         """(N, 2) float64 in [0, 1]: each vertex's UV texture coordinate (`BFM_UV.npy`)."""
         return _load(self._need("BFM_UV.npy"))

@@ -24,7 +24,7 @@ from utils import assets
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops
 from utils.errors import SynergyError
 from utils.inference import poses_in_image, reconstruct_in_image
-from utils.params import Whitening
+from utils.params import Whitening, load_3dmm
 
 DEFAULT_WEIGHTS = "pretrained/best.pth.tar"
 FALLBACK_WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"
@@ -155,9 +155,13 @@ class FacePipeline:
         params = self.regressor(normalize_crops(crop_faces(image, roi_boxes)))
         clock.lap("regress")
         whitening = self.regressor.whitening
-        landmarks = reconstruct_in_image(params, roi_boxes, whitening=whitening)
         _, angles, translations = poses_in_image(params, roi_boxes, whitening)
-        vertices = reconstruct_in_image(params, roi_boxes, dense=True, whitening=whitening) if dense else None
+        if dense:  # the landmarks are 68 of the dense vertices: not computed twice
+            vertices = reconstruct_in_image(params, roi_boxes, dense=True, whitening=whitening)
+            landmarks = vertices[:, :, load_3dmm().landmark_vertices]
+        else:
+            vertices = None
+            landmarks = reconstruct_in_image(params, roi_boxes, whitening=whitening)
         dewhitened = whitening.dewhiten(params)
         clock.lap("reconstruct")
         return [Face(boxes[i], roi_boxes[i], dewhitened[i], landmarks[i], angles[i], translations[i],
