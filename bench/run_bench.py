@@ -49,14 +49,20 @@ def summary(seconds: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "runs": len(ms)}
 
 
+COOL_DOWN_S = 0.25  # after each timed run: longer than PyTorch's OpenMP and ORT's spin-waits
+
+
 def paired(original: Callable[[], object], ours: Callable[[], object], repeats: int, warmup: int = 2):
-    """Run the two ways in turn (A B A B ...) so drift of the machine hits both alike."""
+    """Run the two ways in turn (A B A B ...) so drift of the machine hits both alike,
+    with a pause after each run so that one's worker threads, still spinning for work,
+    do not slow down the other."""
     for _ in range(warmup):
         original()
         ours()
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
         for fn, bucket in ((original, times[0]), (ours, times[1])):
+            time.sleep(COOL_DOWN_S)
             start = time.perf_counter()
             fn()
             bucket.append(time.perf_counter() - start)
@@ -129,19 +135,22 @@ def regressor_model():
 def bench_network(repeats: int, report: dict) -> None:
     import torch
 
-    from utils.onnx_backend import export_regressor, make_session
+    from utils.onnx_backend import regressor_session
 
     model, weights = regressor_model()
     backbone = model.I2P.backbone
     with tempfile.TemporaryDirectory() as tmp:
+        if weights is None:  # random weights: saved so that the ONNX path exports them
+            weights = Path(tmp) / "random.pth.tar"
+            torch.save({"state_dict": model.state_dict()}, weights)
         # the network alone: worker threads may spin between operators (see make_session)
-        session = make_session(export_regressor(backbone, Path(tmp) / "regressor.onnx"), spinning=True)
+        onnx_run, _ = regressor_session(weights, spinning=True)
     flops = count_flops(backbone, torch.randn(2, 3, 120, 120))
     peak = matmul_gflops()
     report["machine"]["matmul_gflops_fp32"] = round(peak, 1)
     report["network"] = {"weights": str(weights) if weights else "random", "gflop_per_image": round(flops / 1e9, 4)}
     rng = np.random.default_rng(0)
-    for batch, runs in ((1, repeats * 4), (64, max(3, repeats // 2))):
+    for batch, runs in ((1, repeats * 2), (64, max(3, repeats // 2))):
         x = rng.standard_normal((batch, 3, 120, 120), dtype=np.float32)
         tensor = torch.from_numpy(x)
 
@@ -149,7 +158,7 @@ def bench_network(repeats: int, report: dict) -> None:
             with torch.no_grad():
                 model.forward_test(tensor)
 
-        original, ours = paired(eager, lambda: session.run(["params"], {"input": x}), runs)
+        original, ours = paired(eager, lambda: onnx_run(x), runs)
         row = record(report, f"network batch {batch}", original, ours)
         for way, stats in (("original", original), ("ours", ours)):
             images_per_s = batch / (stats["median_ms"] / 1e3)

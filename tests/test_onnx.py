@@ -26,6 +26,8 @@ def test_regressor_onnx_matches_torch(weights, reference, ref_inputs):
         expected = model.forward_test(torch.from_numpy(batch)).numpy()
     np.testing.assert_allclose(run(batch), expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(run(batch[:1]), expected[:1], atol=1e-4, rtol=0)  # dynamic batch
+    large = np.concatenate([batch] * 10)  # 40 crops: run in chunks of onnx_backend.REGRESSOR_CHUNK
+    np.testing.assert_allclose(run(large), np.concatenate([expected] * 10), atol=1e-4, rtol=0)
 
 
 def test_export_is_cached(reference, tmp_path):

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     import torch
 
 PARITY_ATOL = 1e-4  # ONNX Runtime vs PyTorch, on the exported outputs
+# Crops per regressor call: a chunk's activations stay in the CPU caches, which makes large
+# batches ~8% faster than one call (MobileNetV2, batch 64, 2 cores); results are identical.
+REGRESSOR_CHUNK = 16
 OPSET = 17
 Log = Callable[[str], None]
 
@@ -189,9 +192,11 @@ def _info_from_json(path: Path, meta: dict) -> CheckpointInfo:
 
 
 def regressor_session(weights: str | os.PathLike, arch: str | None = None, device: str = "cpu",
-                      log: Log = _silent) -> tuple[Callable[[np.ndarray], np.ndarray], CheckpointInfo]:
+                      log: Log = _silent, spinning: bool = False
+                      ) -> tuple[Callable[[np.ndarray], np.ndarray], CheckpointInfo]:
     """`(B, 3, 120, 120) float32 -> (B, 62) whitened params` on ONNX Runtime for the
-    SynergyNet or 3DDFA_V2 checkpoint `weights`, and the checkpoint's `CheckpointInfo`."""
+    SynergyNet or 3DDFA_V2 checkpoint `weights`, and the checkpoint's `CheckpointInfo`.
+    `spinning`: see `make_session`."""
     weights = Path(weights)
     path = cache_path(f"regressor-{arch or 'auto'}", weights)
     meta_path = path.with_suffix(".json")
@@ -204,9 +209,13 @@ def regressor_session(weights: str | os.PathLike, arch: str | None = None, devic
         log(f"exporting {weights.name} to ONNX ({path})")
         export_regressor(model.I2P.backbone, path)
         write_json(meta_path, _info_to_json(info))
-    session = make_session(path, device)
+    session = make_session(path, device, spinning)
 
     def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(["params"], {"input": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if len(batch) <= REGRESSOR_CHUNK:
+            return session.run(["params"], {"input": batch})[0]
+        return np.concatenate([session.run(["params"], {"input": batch[i:i + REGRESSOR_CHUNK]})[0]
+                               for i in range(0, len(batch), REGRESSOR_CHUNK)])
 
     return run, info
