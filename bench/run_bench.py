@@ -349,6 +349,48 @@ def _rounded(stats: dict) -> dict:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown_table(report: dict) -> str:
+    """The README's table of a report."""
+    machine = report["machine"]
+    lines = [f"Measured {report['date']} on {machine['cores']} cores ({machine['cpu']}), Python {machine['python']}, "
+             f"torch {machine['torch']}, onnxruntime {machine.get('onnxruntime', '?')}; "
+             f"float32 matmul here: {machine.get('matmul_gflops_fp32', '?')} GFLOP/s.", "",
+             "| step | original's way | ours | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    for name, row in report["steps"].items():
+        if "median_ms" in row["original"]:
+            cells = [f"{row[w]['median_ms']:.1f} ms ({row[w]['min_ms']:.1f}-{row[w]['max_ms']:.1f})"
+                     for w in ("original", "ours")]
+        else:
+            cells = [f"{row[w]['peak_mb']} MB" for w in ("original", "ours")]
+        target = row.get("target", "")
+        if target:
+            target += " met" if row.get("met") else " **not met**"
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {row['ratio']:.2f}x | {target} |")
+    network = report["steps"].get("network batch 64")
+    if network:
+        lines += ["", f"Network: {report['network']['gflop_per_image']} GFLOP per 120x120 image; batch 64 ours "
+                  f"{network['ours']['gflops']} GFLOP/s = {network['ours']['fraction_of_matmul']:.0%} of the matmul "
+                  f"speed (target >= 85%), eager PyTorch {network['original']['gflops']} GFLOP/s."]
+    flow = report["steps"].get("whole singleImage flow")
+    if flow and "stages_ms" in flow["ours"]:
+        for way in ("original", "ours"):
+            stages = ", ".join(f"{k} {v} ms" for k, v in flow[way]["stages_ms"].items())
+            lines.append(f"Whole flow, {way}: {stages}.")
+    if report.get("gpu"):
+        lines.append("GPU: " + ", ".join(f"{k} {v}" for k, v in report["gpu"].items()))
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15, help="timed runs of each way per step")
@@ -358,7 +400,7 @@ def main() -> int:
     import torch
 
     report = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__},
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -386,7 +428,8 @@ def main() -> int:
         bench_gpu(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"report written to {args.json}")
+    print(f"report written to {args.json}\n")
+    print(markdown_table(report))
     return 0
 
 

@@ -67,6 +67,7 @@ class _RunsCode:
         return (os.system, ("touch pwned_by_pickle",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickle_with_code_is_refused_and_not_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     evil = tmp_path / "evil.pth.tar"
