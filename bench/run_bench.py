@@ -49,23 +49,22 @@ def summary(seconds: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "runs": len(ms)}
 
 
-COOL_DOWN_S = 0.25  # after each timed run: longer than PyTorch's OpenMP and ORT's spin-waits
+COOL_DOWN_S = 0.25  # between blocks: longer than PyTorch's OpenMP and ORT's spin-waits
 
 
-def paired(original: Callable[[], object], ours: Callable[[], object], repeats: int, warmup: int = 2):
-    """Run the two ways in turn (A B A B ...) so drift of the machine hits both alike,
-    with a pause after each run so that one's worker threads, still spinning for work,
-    do not slow down the other."""
-    for _ in range(warmup):
-        original()
-        ours()
+def paired(original: Callable[[], object], ours: Callable[[], object], repeats: int, block: int = 5):
+    """Time the two ways in alternating blocks (A A A, B B B, A A A, ...) so drift of the
+    machine hits both alike. Each block starts after a pause and with one untimed run, so
+    that neither way is timed while the other's worker threads still spin for work."""
     times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
+    while len(times[1]) < repeats:
         for fn, bucket in ((original, times[0]), (ours, times[1])):
             time.sleep(COOL_DOWN_S)
-            start = time.perf_counter()
             fn()
-            bucket.append(time.perf_counter() - start)
+            for _ in range(min(block, repeats - len(bucket))):
+                start = time.perf_counter()
+                fn()
+                bucket.append(time.perf_counter() - start)
     return summary(times[0]), summary(times[1])
 
 
@@ -150,7 +149,7 @@ def bench_network(repeats: int, report: dict) -> None:
     report["machine"]["matmul_gflops_fp32"] = round(peak, 1)
     report["network"] = {"weights": str(weights) if weights else "random", "gflop_per_image": round(flops / 1e9, 4)}
     rng = np.random.default_rng(0)
-    for batch, runs in ((1, repeats * 2), (64, max(3, repeats // 2))):
+    for batch, runs in ((1, repeats * 4), (64, repeats)):
         x = rng.standard_normal((batch, 3, 120, 120), dtype=np.float32)
         tensor = torch.from_numpy(x)
 
