@@ -27,7 +27,6 @@ from utils.errors import SynergyError, run_cli
 from utils.evaluation import (VISUALISED_IMAGES, BenchmarkResult, evaluate_aflw, evaluate_aflw2000,
                               load_aflw_ground_truth, load_ground_truth, load_pose_ground_truth, nme,
                               nme_stats, paint_landmarks, predict_params, read_list, select_images)
-from utils.params import load_3dmm
 
 if TYPE_CHECKING:  # torch is imported only when a benchmark runs
     from utils.pipeline import Regressor
@@ -35,8 +34,10 @@ if TYPE_CHECKING:  # torch is imported only when a benchmark runs
 
 def parse_pose(param: np.ndarray) -> tuple[np.ndarray, list[float]]:
     """Whitened 62-d parameters -> (P without scale (3, 4), [yaw, pitch, roll] in degrees)."""
-    P, angles, _ = geometry.parse_pose(load_3dmm().whitening.dewhiten(np.asarray(param, dtype=np.float32)))
-    return P, [float(a) for a in angles]
+    from utils.inference import parse_pose as parse_pose_with_translation
+
+    P, angles, _ = parse_pose_with_translation(param)
+    return P, angles
 
 
 def calc_nme(pts68_fit_all, option: str = "ori") -> np.ndarray:

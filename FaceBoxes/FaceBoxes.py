@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from utils import assets
-from utils.io import load_checkpoint, strip_module_prefix
+from utils.io import load_checkpoint, strip_module_prefix, to_bgr8
 
 from .utils.box_utils import decode
 from .utils.config import (CONFIDENCE_THRESHOLD, KEEP_TOP_K, MAX_HEIGHT, MAX_WIDTH, MEAN_BGR, NMS_THRESHOLD,
@@ -53,17 +53,11 @@ def _as_bgr_uint8(img: np.ndarray) -> np.ndarray:
     img = np.asarray(img)
     if img.dtype != np.uint8:
         raise ValueError(f"expected an 8-bit BGR image, got dtype {img.dtype} (see utils.io.to_bgr8)")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    if img.ndim != 3 or img.shape[2] != 3:
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
         raise ValueError(f"expected an HxWx3 BGR image, got shape {img.shape}")
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise ValueError(f"empty image of shape {img.shape}")
-    return img
+    return to_bgr8(img)
 
 
 class FaceBoxes:

@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 import torch
 
-from FaceBoxes.utils.config import (CONFIDENCE_THRESHOLD, DENSE_GRID, KEEP_TOP_K, MAX_HEIGHT, MAX_WIDTH, MIN_SIZES,
-                                    NMS_THRESHOLD, STEPS, TOP_K, VARIANCE, VIS_THRESHOLD)
+from FaceBoxes.FaceBoxes import fit_scale
+from FaceBoxes.utils.config import (CONFIDENCE_THRESHOLD, DENSE_GRID, KEEP_TOP_K, MIN_SIZES, NMS_THRESHOLD, STEPS,
+                                    TOP_K, VARIANCE, VIS_THRESHOLD)
 from FaceBoxes.utils.nms_wrapper import nms
 from Sim3DR.numpy_reference import render_numpy_lighting
 from utils.cropping import crop_img, roi_box_synergynet
@@ -42,12 +43,7 @@ def priors_python_loops(height: int, width: int) -> torch.Tensor:
 
 def detect(net: torch.nn.Module, img: np.ndarray) -> list:
     """FaceBoxes as the original's FaceBoxes.__call__ runs it."""
-    height, width = img.shape[:2]
-    scale = 1.0
-    if height > MAX_HEIGHT:
-        scale = MAX_HEIGHT / height
-    if width * scale > MAX_WIDTH:
-        scale *= MAX_WIDTH / (width * scale)
+    scale = fit_scale(*img.shape[:2])
     image = np.float32(img)
     if scale != 1:
         image = cv2.resize(image, None, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)

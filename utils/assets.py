@@ -19,7 +19,6 @@ import http.client
 import io
 import json
 import os
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +30,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from utils.errors import SynergyError
+from utils.writers import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = Path(__file__).resolve().parent / "assets_manifest.json"
@@ -148,14 +148,6 @@ def verify(asset: Asset, path: Path) -> bool:
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _download(url: str, attempts: int = 3, timeout: float = 60.0) -> tuple[bytes, str]:
     last: Exception | None = None
     for attempt in range(attempts):
@@ -190,7 +182,7 @@ def _convert(data: bytes, how: str) -> np.ndarray:
 def _save_array(path: Path, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------- mirror
@@ -249,7 +241,7 @@ def _extract_zip(data: bytes, root: Path) -> None:
             raise SynergyError(f"archive member {member.filename!r} points outside {root}")
         if member.is_dir() or member.filename.startswith("__MACOSX"):
             continue
-        atomic_write_bytes(target, archive.read(member))
+        atomic_write(target, archive.read(member))
 
 
 class Fetcher:
@@ -261,7 +253,7 @@ class Fetcher:
 
     def _record_state(self) -> None:
         state = {"standins": sorted(self.standins)}
-        atomic_write_bytes(self.root / STATE_FILE, json.dumps(state, indent=1).encode())
+        atomic_write(self.root / STATE_FILE, json.dumps(state, indent=1).encode())
 
     def fetch(self, asset: Asset) -> str:
         """Place one asset; returns what was done ('present', 'copied', 'downloaded', ...)."""
@@ -285,17 +277,17 @@ class Fetcher:
                 else:
                     matches = _content_ok(data, asset.git_blob_sha1, asset.sha256)
                 if not matches and asset.path in self.mirror.standins:
-                    atomic_write_bytes(target, data)
+                    atomic_write(target, data)
                     self.standins.add(asset.path)
                     self._record_state()
                     return "copied (mirror stand-in, not the real file)"
                 if not matches:
                     raise SynergyError(f"mirror copy {source} does not match the checksum of {asset.path}")
-                atomic_write_bytes(target, data)
+                atomic_write(target, data)
                 self._forget_standin(asset.path)
                 return "copied"
         if asset.google_drive_id:
-            atomic_write_bytes(target, _google_drive_bytes(asset.google_drive_id))
+            atomic_write(target, _google_drive_bytes(asset.google_drive_id))
             return "downloaded (Google Drive)"
         if asset.derived_from:
             source = asset.derived_from
@@ -309,7 +301,7 @@ class Fetcher:
         data, _ = _download(asset.url)
         if not _content_ok(data, asset.git_blob_sha1, asset.sha256):
             raise SynergyError(f"download of {asset.url} does not match its checksum")
-        atomic_write_bytes(target, data)
+        atomic_write(target, data)
         self._forget_standin(asset.path)
         return "downloaded"
 
@@ -336,7 +328,7 @@ class Fetcher:
                 if name.startswith("3dmm_data/"):
                     self.standins.discard(name)
             self._record_state()
-        atomic_write_bytes(marker, b"")
+        atomic_write(marker, b"")
         return "extracted"
 
 
@@ -360,11 +352,3 @@ def fetch(groups: Iterable[str] = DEFAULT_GROUPS, mirror: str | os.PathLike | No
         if done[asset.path] != "present":
             log(f"{asset.path}: {done[asset.path]}")
     return done
-
-
-def copy_file(source: Path, target: Path) -> None:
-    """Copy through a temporary name (used by tests and scripts that stage data)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
