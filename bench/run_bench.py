@@ -89,15 +89,18 @@ def count_flops(module, example) -> float:
     return 2.0 * macs / example.shape[0]
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """This machine's float32 matrix product speed (PyTorch's BLAS, all threads)."""
+MATMUL_SIZE = 2048
+
+
+def matmul_and_network(onnx_run: Callable[[np.ndarray], object], batch: np.ndarray, repeats: int) -> tuple[float, dict]:
+    """This machine's float32 matrix product speed (PyTorch's BLAS, all threads) in GFLOP/s,
+    timed in alternating blocks with the network at `batch`, so that the network's fraction
+    of it compares the two under the same load; and the network's timing from those runs."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    for _ in range(2):
-        a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * size ** 3 / best / 1e9
+    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+    matmul, network = paired(lambda: a @ b, lambda: onnx_run(batch), repeats)
+    return 2 * MATMUL_SIZE ** 3 / (matmul["median_ms"] / 1e3) / 1e9, network
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -145,8 +148,6 @@ def bench_network(repeats: int, report: dict) -> None:
         # the network alone: worker threads may spin between operators (see make_session)
         onnx_run, _ = regressor_session(weights, spinning=True)
     flops = count_flops(backbone, torch.randn(2, 3, 120, 120))
-    peak = matmul_gflops()
-    report["machine"]["matmul_gflops_fp32"] = round(peak, 1)
     report["network"] = {"weights": str(weights) if weights else "random", "gflop_per_image": round(flops / 1e9, 4)}
     rng = np.random.default_rng(0)
     for batch, runs in ((1, repeats * 4), (64, repeats)):
@@ -163,7 +164,13 @@ def bench_network(repeats: int, report: dict) -> None:
             images_per_s = batch / (stats["median_ms"] / 1e3)
             row[way]["images_per_s"] = round(images_per_s, 1)
             row[way]["gflops"] = round(images_per_s * flops / 1e9, 1)
-        row["ours"]["fraction_of_matmul"] = round(row["ours"]["gflops"] / peak, 3)
+        if batch == 64:
+            peak, beside_matmul = matmul_and_network(onnx_run, x, runs)
+            gflops = batch * flops / (beside_matmul["median_ms"] / 1e3) / 1e9
+            report["machine"]["matmul_gflops_fp32"] = round(peak, 1)
+            row["ours"]["fraction_of_matmul"] = round(gflops / peak, 3)
+            row["target"] = ">= 85% of the float32 matmul speed"
+            row["met"] = gflops / peak >= 0.85
 
 
 def bench_detector(repeats: int, report: dict) -> None:
@@ -378,8 +385,9 @@ def markdown_table(report: dict) -> str:
     network = report["steps"].get("network batch 64")
     if network:
         lines += ["", f"Network: {report['network']['gflop_per_image']} GFLOP per 120x120 image; batch 64 ours "
-                  f"{network['ours']['gflops']} GFLOP/s = {network['ours']['fraction_of_matmul']:.0%} of the matmul "
-                  f"speed (target >= 85%), eager PyTorch {network['original']['gflops']} GFLOP/s."]
+                  f"{network['ours']['gflops']} GFLOP/s, eager PyTorch {network['original']['gflops']} GFLOP/s; timed "
+                  f"in turn with a {MATMUL_SIZE}x{MATMUL_SIZE} float32 matmul, ours runs at "
+                  f"{network['ours']['fraction_of_matmul']:.0%} of its speed (target >= 85%)."]
     flow = report["steps"].get("whole singleImage flow")
     if flow and "stages_ms" in flow["ours"]:
         for way in ("original", "ours"):
