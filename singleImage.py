@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 from utils.device import DEVICE_CHOICES
@@ -52,8 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def output_names(files: list[Path]) -> dict[Path, str]:
     """`<name>` of each image: its stem, or its whole file name where stems collide."""
-    stems = [f.stem for f in files]
-    return {f: (f.stem if stems.count(f.stem) == 1 else f.name.replace(".", "_")) for f in files}
+    stems = Counter(f.stem for f in files)  # a count, not list.count: folders can hold many images
+    return {f: (f.stem if stems[f.stem] == 1 else f.name.replace(".", "_")) for f in files}
 
 
 def main() -> int:
@@ -65,6 +66,7 @@ def main() -> int:
     pipeline = FacePipeline(args.weights, args.arch, args.device, "onnx" if args.onnx else "torch")
     out = Path(args.output)
     names = output_names(files)
+    dense = not args.json_only or bool(args.mesh)  # renders and meshes need the dense vertices
     failed = 0
     progress = files
     if len(files) > 1:
@@ -78,7 +80,6 @@ def main() -> int:
             failed += 1
             print(f"skipping {image_path}: {exc}", file=sys.stderr)
             continue
-        dense = not args.json_only or bool(args.mesh)
         faces = pipeline.analyse(image, dense=dense)
         save_image_outputs(image, faces, image_path, names[image_path], out, mesh=args.mesh,
                            matplotlib_landmarks=args.matplotlib, json_only=args.json_only)
