@@ -30,6 +30,20 @@ def test_regressor_onnx_matches_torch(weights, reference, ref_inputs):
     np.testing.assert_allclose(run(large), np.concatenate([expected] * 10), atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_batches_shared_among_cores_keep_order(workers, reference, ref_inputs):
+    """However a batch is cut into chunks and whichever core runs which, each crop's
+    parameters are those of the crop run alone, in the batch's order."""
+    run, _ = onnx_backend.regressor_session(reference("checkpoint.pth.tar"))
+    run.workers = workers
+    rng = np.random.default_rng(1)
+    crops = np.concatenate([ref_inputs["imgs"], rng.standard_normal((15, 3, 120, 120), dtype=np.float32)])
+    alone = np.concatenate([run(crop[None]) for crop in crops])
+    for size in (2, 3, len(crops)):  # 19 crops: chunks of 8, 8, 3
+        np.testing.assert_allclose(run(crops[:size]), alone[:size], atol=1e-5, rtol=0)
+    assert (run._pool is None) == (workers == 1)
+
+
 def test_export_is_cached(reference, tmp_path):
     messages: list[str] = []
     onnx_backend.regressor_session(reference("checkpoint.pth.tar"), log=messages.append)

@@ -27,3 +27,14 @@ def resolve_device(name: "str | torch.device" = "auto") -> "torch.device":
     if name == "cpu":
         return torch.device("cpu")
     raise SynergyError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use (its affinity mask, e.g. under `taskset` or a
+    container's cpuset), which is what thread counts should follow."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
