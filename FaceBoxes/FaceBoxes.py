@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -64,11 +64,13 @@ class FaceBoxes:
     """Face detector with the weights `FaceBoxes/weights/FaceBoxesProd.pth`.
 
     `device`: where the network runs ('cpu', 'cuda', a torch.device). `timer_flag`: print
-    the time of the network and of the rest for every call, as the original does.
+    the time of the network and of the rest for every call, as the original does. `log`
+    receives the one-time note that the ONNX export is being made.
     """
 
     def __init__(self, device="cpu", timer_flag: bool = False,
-                 weights: str | os.PathLike | None = None, backend: str = "torch") -> None:
+                 weights: str | os.PathLike | None = None, backend: str = "torch",
+                 log: Callable[[str], None] | None = None) -> None:
         self.device = str(device)
         self.timer_flag = timer_flag
         self.weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "FaceBoxes weights")
@@ -77,7 +79,7 @@ class FaceBoxes:
         if backend == "onnx":
             from utils.onnx_backend import detector_session
 
-            self._session = detector_session(self.weights)
+            self._session = detector_session(self.weights, self.device, log or (lambda _: None))
         elif backend == "torch":
             self.net = self.build_net(self.weights, self.device)
         else:

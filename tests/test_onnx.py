@@ -72,8 +72,11 @@ print(len(faces), "torch" in sys.modules)
     env = {**__import__("os").environ, "SYNERGYNET_CACHE": str(tmp_path / "cache")}
     first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=assets.REPO_ROOT)
     assert first.returncode == 0 and first.stdout.split() == ["2", "True"], first.stderr  # exports with torch
+    exports = [line for line in first.stderr.splitlines() if line.startswith("exporting")]
+    assert [line.split()[1] for line in exports] == ["mb05_120x120.pth", "FaceBoxesProd.pth"], first.stderr
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=assets.REPO_ROOT)
     assert second.returncode == 0 and second.stdout.split() == ["2", "False"], second.stderr
+    assert "exporting" not in second.stderr
 
 
 def test_detector_onnx_matches_torch(photo, ref_json):

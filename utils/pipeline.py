@@ -134,7 +134,7 @@ class FacePipeline:
 
         self.regressor = Regressor(weights, arch, device, backend, log)
         self.device = self.regressor.device
-        self.detector = FaceBoxes(device=self.device, backend=backend)
+        self.detector = FaceBoxes(device=self.device, backend=backend, log=log)
         self.roi_box_of = CROP_POLICIES[self.regressor.crop_policy]
 
     def detect(self, image: np.ndarray) -> np.ndarray:
