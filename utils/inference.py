@@ -3,8 +3,8 @@
 results, as thin calls into `utils.geometry`.
 
 The per-face functions take one whitened 62-d parameter vector and one roi box like the
-original; `reconstruct_in_image` and `poses_in_image` do the same for a batch of faces.
-All take an optional `whitening` (default: SynergyNet's `param_whitening.pkl`) so a
+original; `reconstruct_in_image` and `poses_in_image` do the same for a batch of faces,
+and `points_in_crop` and `pose_in_image` for parameters already de-whitened. All take an optional `whitening` (default: SynergyNet's `param_whitening.pkl`) so a
 3DDFA_V2 regressor's outputs go through the same code.
 """
 from __future__ import annotations
@@ -31,14 +31,29 @@ def _whitening(whitening: Whitening | None) -> Whitening:
 # ---------------------------------------------------------------------- batched
 
 
+def points_in_crop(dewhitened: np.ndarray, dense: bool = False, transform: bool = True) -> np.ndarray:
+    """De-whitened (B, 62) parameters -> (B, 3, 68) landmarks (or dense (B, 3, 53215)) in the crop."""
+    morph = load_3dmm()
+    if dense:
+        return geometry.reconstruct(dewhitened, morph.u, morph.w_shp, morph.w_exp, transform)
+    return geometry.reconstruct(dewhitened, morph.u_base, morph.w_shp_base, morph.w_exp_base, transform)
+
+
+def pose_in_image(dewhitened: np.ndarray, roi_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """De-whitened (B, 62) parameters -> P without scale (B, 3, 4), angles (B, 3) in degrees,
+    translation (B, 3) with x and y in image pixels."""
+    P, angles, t3d = geometry.parse_pose(dewhitened)
+    return P, angles, geometry.translation_to_image(t3d, roi_boxes)
+
+
+def _dewhiten(params: np.ndarray, whitening: Whitening | None) -> np.ndarray:
+    return _whitening(whitening).dewhiten(np.asarray(params, dtype=np.float32))
+
+
 def reconstruct_in_crop(params: np.ndarray, dense: bool = False, transform: bool = True,
                         whitening: Whitening | None = None) -> np.ndarray:
     """Whitened (B, 62) parameters -> (B, 3, 68) landmarks (or dense (B, 3, 53215)) in the crop."""
-    morph = load_3dmm()
-    p = _whitening(whitening).dewhiten(np.asarray(params, dtype=np.float32))
-    if dense:
-        return geometry.reconstruct(p, morph.u, morph.w_shp, morph.w_exp, transform)
-    return geometry.reconstruct(p, morph.u_base, morph.w_shp_base, morph.w_exp_base, transform)
+    return points_in_crop(_dewhiten(params, whitening), dense, transform)
 
 
 def reconstruct_in_image(params: np.ndarray, roi_boxes: np.ndarray, dense: bool = False,
@@ -51,8 +66,7 @@ def poses_in_image(params: np.ndarray, roi_boxes: np.ndarray,
                    whitening: Whitening | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Whitened (B, 62) parameters -> P without scale (B, 3, 4), angles (B, 3) in degrees,
     translation (B, 3) with x and y in image pixels."""
-    P, angles, t3d = geometry.parse_pose(_whitening(whitening).dewhiten(np.asarray(params, dtype=np.float32)))
-    return P, angles, geometry.translation_to_image(t3d, roi_boxes)
+    return pose_in_image(_dewhiten(params, whitening), roi_boxes)
 
 
 # ---------------------------------------------------------------------- the original's names

@@ -23,7 +23,8 @@ import numpy as np
 from utils import assets
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops
 from utils.errors import SynergyError
-from utils.inference import poses_in_image, reconstruct_in_image
+from utils.geometry import crop_to_image
+from utils.inference import points_in_crop, pose_in_image
 from utils.params import Whitening, load_3dmm
 
 DEFAULT_WEIGHTS = "pretrained/best.pth.tar"
@@ -154,15 +155,14 @@ class FacePipeline:
         roi_boxes = np.array([self.roi_box_of(box) for box in boxes])
         params = self.regressor(normalize_crops(crop_faces(image, roi_boxes)))
         clock.lap("regress")
-        whitening = self.regressor.whitening
-        _, angles, translations = poses_in_image(params, roi_boxes, whitening)
+        dewhitened = self.regressor.whitening.dewhiten(params)
+        _, angles, translations = pose_in_image(dewhitened, roi_boxes)
         if dense:  # the landmarks are 68 of the dense vertices: not computed twice
-            vertices = reconstruct_in_image(params, roi_boxes, dense=True, whitening=whitening)
+            vertices = crop_to_image(points_in_crop(dewhitened, dense=True), roi_boxes)
             landmarks = vertices[:, :, load_3dmm().landmark_vertices]
         else:
             vertices = None
-            landmarks = reconstruct_in_image(params, roi_boxes, whitening=whitening)
-        dewhitened = whitening.dewhiten(params)
+            landmarks = crop_to_image(points_in_crop(dewhitened), roi_boxes)
         clock.lap("reconstruct")
         return [Face(boxes[i], roi_boxes[i], dewhitened[i], landmarks[i], angles[i], translations[i],
                      None if vertices is None else vertices[i]) for i in range(len(boxes))]
