@@ -4,8 +4,9 @@ results, as thin calls into `utils.geometry`.
 
 The per-face functions take one whitened 62-d parameter vector and one roi box like the
 original; `reconstruct_in_image` and `poses_in_image` do the same for a batch of faces,
-and `points_in_crop` and `pose_in_image` for parameters already de-whitened. All take an optional `whitening` (default: SynergyNet's `param_whitening.pkl`) so a
-3DDFA_V2 regressor's outputs go through the same code.
+and `points_in_crop` and `pose_in_image` for parameters already de-whitened. Those taking
+whitened parameters also take an optional `whitening` (default: SynergyNet's
+`param_whitening.pkl`) so a 3DDFA_V2 regressor's outputs go through the same code.
 """
 from __future__ import annotations
 
