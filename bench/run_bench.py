@@ -50,18 +50,23 @@ def summary(seconds: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "runs": len(ms)}
 
 
-COOL_DOWN_S = 0.25  # between blocks: longer than PyTorch's OpenMP and ORT's spin-waits
+# Untimed runs before each block, for at least this long: the other way's worker threads
+# stop spinning meanwhile, and the cores leave their idle state. (A pause would do the
+# first but undo the second: right after 0.25 s of sleep this machine runs a 5 ms render
+# ~30% slower for tens of milliseconds, which penalises the faster way most.)
+WARM_UP_S = 0.1
 
 
 def paired(original: Callable[[], object], ours: Callable[[], object], repeats: int, block: int = 5):
     """Time the two ways in alternating blocks (A A A, B B B, A A A, ...) so drift of the
-    machine hits both alike. Each block starts after a pause and with one untimed run, so
-    that neither way is timed while the other's worker threads still spin for work."""
+    machine hits both alike; each block follows its own untimed warm-up (WARM_UP_S)."""
     times: tuple[list[float], list[float]] = ([], [])
     while len(times[1]) < repeats:
         for fn, bucket in ((original, times[0]), (ours, times[1])):
-            time.sleep(COOL_DOWN_S)
+            warm_up_start = time.perf_counter()
             fn()
+            while time.perf_counter() - warm_up_start < WARM_UP_S:
+                fn()
             for _ in range(min(block, repeats - len(bucket))):
                 start = time.perf_counter()
                 fn()
