@@ -23,7 +23,8 @@ extensions = [
         ["Sim3DR/lib/rasterize.pyx", "Sim3DR/lib/rasterize_kernel.cpp"],
         include_dirs=[np.get_include(), "Sim3DR/lib"],
         language="c++",
-        extra_compile_args=OPTIMISE + ["-std=c++17"],
+        extra_compile_args=OPTIMISE + ["-std=c++17", "-pthread"],  # the kernels start threads
+        extra_link_args=["-pthread"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),
 ]

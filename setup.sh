@@ -29,7 +29,8 @@ fi
 
 # Reinstall only when what the install depends on has changed.
 stamp=.venv/.synergynet-install-stamp
-digest=$(cat pyproject.toml setup.py $(find FaceBoxes Sim3DR -name '*.pyx' -o -name '*.cpp' -o -name '*.h' | sort) | sha256sum | cut -d' ' -f1)
+# (Sim3DR/lib/rasterize.cpp is left out: Cython writes it during the build)
+digest=$(cat pyproject.toml setup.py $(find FaceBoxes Sim3DR \( -name '*.pyx' -o -name '*.cpp' -o -name '*.h' \) ! -name rasterize.cpp | sort) | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     echo "setup: installing dependencies and building the compiled parts (first time: a few minutes)"
     .venv/bin/python -m pip install -q --upgrade pip

@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from utils.device import cpu_cores
 from utils.errors import SynergyError
 
 try:
@@ -81,6 +82,7 @@ def rasterize(
     width: int | None = None,
     channel: int | None = None,
     reverse: bool = False,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Draw the mesh with per-vertex `colors` (nver, channels) in [0, 1] into `bg`.
 
@@ -88,6 +90,7 @@ def rasterize(
     image of `height` x `width` x `channel` is made (the original's float32 image there
     could not be drawn into). A pixel takes the colour interpolated at its centre from
     the nearest (largest z) triangle covering it; `reverse` flips the written rows.
+    `threads`: at most this many (default: one per core); the result does not depend on it.
     """
     kernels = compiled_kernels()
     if bg is None:
@@ -96,4 +99,5 @@ def rasterize(
         bg = np.zeros((height, width, channel), dtype=np.uint8)
     vertices, triangles = as_mesh(vertices, triangles)
     colors = np.ascontiguousarray(colors, dtype=np.float32)
-    return draw_in_place(bg, lambda image: kernels.rasterize(image, vertices, triangles, colors, reverse))
+    return draw_in_place(bg, lambda image: kernels.rasterize(image, vertices, triangles, colors, reverse,
+                                                             threads or cpu_cores()))

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from utils.device import cpu_cores
+
 from .Sim3DR import as_mesh, compiled_kernels, draw_in_place
 
 DEFAULTS = {
@@ -70,12 +72,14 @@ class RenderPipeline:
         triangles: np.ndarray,
         bg: np.ndarray,
         texture: np.ndarray | None = None,
+        threads: int | None = None,
     ) -> np.ndarray:
         """Draw the lit mesh into `bg` (uint8, H x W x 3) in place and return it.
 
         vertices (nver, 3) in image pixels (larger z nearer), triangles (ntri, 3);
         `texture` (nver, 3) in [0, 1] multiplies the light per vertex (it is not
-        modified, unlike in the original).
+        modified, unlike in the original). `threads`: at most this many (default: one per
+        core); the result does not depend on it.
         """
         kernels = compiled_kernels()
         vertices, triangles = as_mesh(vertices, triangles)
@@ -85,4 +89,4 @@ class RenderPipeline:
                        self.specular_exp)
         return draw_in_place(bg, lambda image: kernels.render(
             image, vertices, triangles, intensities, self.color_ambient, self.color_directional,
-            self.light_pos, self.view_pos, texture))
+            self.light_pos, self.view_pos, texture, threads=threads or cpu_cores()))

@@ -49,5 +49,5 @@ def render_numpy_lighting(pipeline: RenderPipeline, vertices: np.ndarray, triang
     light = numpy_vertex_light(pipeline, vertices, normal)
     if image_depth_buffer:
         np.zeros(bg.shape[:2], dtype=np.float32) - 1e8
-    return rasterize(vertices, triangles, light, bg=bg)
+    return rasterize(vertices, triangles, light, bg=bg, threads=1)  # as the original: one thread
 

@@ -84,6 +84,23 @@ def test_render_matches_reference(dense_reference):
                                                        error.shape))
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_threads_do_not_change_the_render(dense_reference, reverse):
+    """Lighting and rasterisation are split among threads (vertex runs, bands of rows);
+    every pixel must come out as with one thread, also for grey and BGRA images."""
+    vertices, triangles, bg = dense_reference["vertices"], dense_reference["triangles"], dense_reference["bg"]
+    pipeline = RenderPipeline(**cfg)
+    one = pipeline(vertices, triangles, bg.copy(), threads=1)
+    colours = np.random.default_rng(0).random((len(vertices), 4), dtype=np.float32)
+    for threads in (2, 3, 8):
+        np.testing.assert_array_equal(pipeline(vertices, triangles, bg.copy(), threads=threads), one)
+        for channels in (1, 4):
+            canvas = np.zeros(bg.shape[:2] + (channels,), dtype=np.uint8)
+            np.testing.assert_array_equal(
+                rasterize(vertices, triangles, colours[:, :channels], canvas.copy(), reverse=reverse, threads=threads),
+                rasterize(vertices, triangles, colours[:, :channels], canvas.copy(), reverse=reverse, threads=1))
+
+
 @pytest.mark.parametrize("options", [
     cfg,
     {},  # the original RenderPipeline's defaults

@@ -26,6 +26,9 @@ struct LightingParams {
 // True when every index of `triangles` lies in [0, nver).
 bool triangles_in_range(const int32_t* triangles, int64_t ntri, int64_t nver);
 
+// A kernel that takes `threads` may use up to that many threads (only where the work is
+// large enough to pay for starting them); its results are the same for any count.
+
 // Unit vertex normals: the sum of the (unnormalised) normals of the triangles around
 // each vertex, normalised. `normals` (nver * 3) is overwritten.
 void vertex_normals(const float* vertices, const int32_t* triangles, int64_t nver, int64_t ntri,
@@ -36,7 +39,7 @@ void vertex_normals(const float* vertices, const int32_t* triangles, int64_t nve
 // [-1, 1]. Multiplied by `texture` (nver * 3) when it is not null. `colors` (nver * 3)
 // may be the same buffer as `normals`.
 void shade_vertices(const float* vertices, const float* normals, int64_t nver,
-                    const LightingParams& params, const float* texture, float* colors);
+                    const LightingParams& params, const float* texture, float* colors, int threads);
 
 // Z-buffer rasterisation of the triangles into `image` with barycentric colour
 // interpolation at pixel centres, with the original's weights and edge rule. Only pixels
@@ -45,12 +48,12 @@ void shade_vertices(const float* vertices, const float* normals, int64_t nver,
 // written rows (y = height - 1 - y) as the original does.
 void rasterize(uint8_t* image, int height, int width, int channels, const float* vertices,
                int64_t nver, const int32_t* triangles, int64_t ntri, const float* colors,
-               bool reverse);
+               bool reverse, int threads);
 
 // One face from vertices to pixels: normals, lighting and rasterisation of RGB colours
 // into the 3-channel `image`.
 void render_lit(uint8_t* image, int height, int width, const float* vertices, int64_t nver,
                 const int32_t* triangles, int64_t ntri, const LightingParams& params,
-                const float* texture, bool reverse);
+                const float* texture, bool reverse, int threads);
 
 }  // namespace sim3dr

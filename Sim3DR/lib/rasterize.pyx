@@ -5,7 +5,8 @@
 Arrays come in as typed memoryviews (C-contiguous, exact dtypes: float32 coordinates and
 colours, int32 triangles, uint8 images); Sim3DR/Sim3DR.py converts what callers pass.
 Everything that would make the kernels read or write out of bounds is checked here, and
-the kernels run without the GIL.
+the kernels run without the GIL; lighting and rasterisation on up to `threads` threads
+(same results for any count).
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
@@ -27,10 +28,10 @@ cdef extern from "rasterize.h" namespace "sim3dr":
                         float* normals) nogil
     void c_rasterize "sim3dr::rasterize"(uint8_t* image, int height, int width, int channels,
                                          const float* vertices, int64_t nver, const int32_t* triangles,
-                                         int64_t ntri, const float* colors, bint reverse) nogil
+                                         int64_t ntri, const float* colors, bint reverse, int threads) nogil
     void render_lit(uint8_t* image, int height, int width, const float* vertices, int64_t nver,
                     const int32_t* triangles, int64_t ntri, const LightingParams& params,
-                    const float* texture, bint reverse) nogil
+                    const float* texture, bint reverse, int threads) nogil
 
 
 cdef void _check_mesh(const float[:, ::1] vertices, const int32_t[:, ::1] triangles) except *:
@@ -64,7 +65,7 @@ def get_normal(const float[:, ::1] vertices, const int32_t[:, ::1] triangles):
 
 
 def rasterize(uint8_t[:, :, ::1] image, const float[:, ::1] vertices, const int32_t[:, ::1] triangles,
-              const float[:, ::1] colors, bint reverse=False):
+              const float[:, ::1] colors, bint reverse=False, int threads=1):
     """Draw the triangles with per-vertex colours in [0, 1] into `image`, in place."""
     _check_mesh(vertices, triangles)
     _check_colors(colors, vertices.shape[0], image.shape[2], "colors")
@@ -73,13 +74,13 @@ def rasterize(uint8_t[:, :, ::1] image, const float[:, ::1] vertices, const int3
     with nogil:
         c_rasterize(&image[0, 0, 0] if image.shape[0] and image.shape[1] else NULL,
                     image.shape[0], image.shape[1], image.shape[2], &vertices[0, 0], vertices.shape[0],
-                    &triangles[0, 0], triangles.shape[0], &colors[0, 0], reverse)
+                    &triangles[0, 0], triangles.shape[0], &colors[0, 0], reverse, threads)
 
 
 def render(uint8_t[:, :, ::1] image, const float[:, ::1] vertices, const int32_t[:, ::1] triangles,
            tuple intensities, const float[::1] color_ambient, const float[::1] color_directional,
            const float[::1] light_pos, const float[::1] view_pos, const float[:, ::1] texture=None,
-           bint reverse=False):
+           bint reverse=False, int threads=1):
     """Light and draw one mesh into the 3-channel `image`, in place.
 
     intensities: (ambient, directional, specular, specular exponent).
@@ -110,4 +111,4 @@ def render(uint8_t[:, :, ::1] image, const float[:, ::1] vertices, const int32_t
     with nogil:
         render_lit(&image[0, 0, 0] if image.shape[0] and image.shape[1] else NULL,
                    image.shape[0], image.shape[1], &vertices[0, 0], vertices.shape[0],
-                   &triangles[0, 0], triangles.shape[0], params, texture_data, reverse)
+                   &triangles[0, 0], triangles.shape[0], params, texture_data, reverse, threads)

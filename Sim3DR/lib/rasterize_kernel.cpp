@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 namespace sim3dr {
@@ -22,6 +24,40 @@ struct PixelBox {
 };
 
 inline float clip01(float value) { return std::min(std::max(value, 0.0f), 1.0f); }
+
+// Runs body(part) for part = 0 .. parts - 1, each on its own thread (part 0 on this one).
+// Parts write disjoint memory, so the result does not depend on `parts`.
+template <class Body>
+void run_parts(int parts, const Body& body) {
+    if (parts <= 1) {
+        body(0);
+        return;
+    }
+    std::vector<std::thread> helpers;
+    helpers.reserve(parts - 1);
+    for (int part = 1; part < parts; ++part) {
+        try {
+            helpers.emplace_back([&body, part]() { body(part); });
+        } catch (const std::system_error&) {  // no thread to be had: this one does the part
+            body(part);
+        }
+    }
+    body(0);
+    for (std::thread& helper : helpers) helper.join();
+}
+
+// [begin, end) of `part` when `count` items are cut into `parts` near-equal runs.
+inline void part_range(int64_t count, int part, int parts, int64_t& begin, int64_t& end) {
+    begin = count * part / parts;
+    end = count * (part + 1) / parts;
+}
+
+// Threads worth starting for `work` items: one per kMinWorkPerThread, at most `threads`;
+// starting a thread costs tens of microseconds.
+constexpr int64_t kMinWorkPerThread = 20000;
+inline int useful_parts(int threads, int64_t work) {
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, work / kMinWorkPerThread)));
+}
 
 // Pixels whose centres (integer coordinates) lie in [min, max] on both axes, inside
 // `limits` (which start at 0 or more); false when none, also for NaN bounds, which fail
@@ -89,7 +125,8 @@ void vertex_normals(const float* vertices, const int32_t* triangles, int64_t nve
                     float* normals) {
     std::fill(normals, normals + 3 * nver, 0.0f);
     // Accumulate the cross products triangle by triangle, in the original's order, so the
-    // float sums are the same.
+    // float sums are the same. (Not split among threads: each would still have to read
+    // every triangle to find its vertices', which is most of the cost.)
     for (int64_t i = 0; i < ntri; ++i) {
         const float* p0 = vertices + 3 * triangles[3 * i];
         const float* p1 = vertices + 3 * triangles[3 * i + 1];
@@ -133,7 +170,7 @@ inline float whole_power(float base, int exponent) {
 }  // namespace
 
 void shade_vertices(const float* vertices, const float* normals, int64_t nver,
-                    const LightingParams& params, const float* texture, float* colors) {
+                    const LightingParams& params, const float* texture, float* colors, int threads) {
     if (nver <= 0) return;
     // The original's norm_vertices: v - min per axis, divided by the largest extent,
     // doubled, then centred by half the per-axis maximum. Rounding is monotonic, so the
@@ -161,35 +198,40 @@ void shade_vertices(const float* vertices, const float* normals, int64_t nver,
     const float exponent = params.specular_exp;
     const bool whole_exponent = exponent >= 0.0f && exponent < 64.0f && exponent == std::floor(exponent);
 
-    for (int64_t i = 0; i < nver; ++i) {
-        const float normal[3] = {normals[3 * i], normals[3 * i + 1], normals[3 * i + 2]};  // colors may alias
-        float to_light[3], to_view[3];
-        for (int k = 0; k < 3; ++k) {
-            const float centred = (vertices[3 * i + k] - lowest[k]) / largest_extent * 2.0f - half_span[k];
-            to_light[k] = params.light_pos[k] - centred;
-            to_view[k] = params.view_pos[k] - centred;
-        }
-        normalise(to_light);
-        normalise(to_view);
-        const float cos = normal[0] * to_light[0] + normal[1] * to_light[1] + normal[2] * to_light[2];
-        // As the original: the sum of the per-axis powers of view * reflection (not the
-        // power of their dot product), and no highlight where cos == 0.
-        float highlight = 0.0f;
-        if (specular_on) {
+    const int parts = useful_parts(threads, nver);
+    run_parts(parts, [&](int part) {
+        int64_t first, last;
+        part_range(nver, part, parts, first, last);
+        for (int64_t i = first; i < last; ++i) {
+            const float normal[3] = {normals[3 * i], normals[3 * i + 1], normals[3 * i + 2]};  // colors may alias
+            float to_light[3], to_view[3];
             for (int k = 0; k < 3; ++k) {
-                const float term = to_view[k] * (2.0f * cos * normal[k] - to_light[k]);
-                highlight += whole_exponent ? whole_power(term, static_cast<int>(exponent)) : std::pow(term, exponent);
+                const float centred = (vertices[3 * i + k] - lowest[k]) / largest_extent * 2.0f - half_span[k];
+                to_light[k] = params.light_pos[k] - centred;
+                to_view[k] = params.view_pos[k] - centred;
             }
-            highlight = cos != 0.0f ? clip01(highlight) : 0.0f;
+            normalise(to_light);
+            normalise(to_view);
+            const float cos = normal[0] * to_light[0] + normal[1] * to_light[1] + normal[2] * to_light[2];
+            // As the original: the sum of the per-axis powers of view * reflection (not the
+            // power of their dot product), and no highlight where cos == 0.
+            float highlight = 0.0f;
+            if (specular_on) {
+                for (int k = 0; k < 3; ++k) {
+                    const float term = to_view[k] * (2.0f * cos * normal[k] - to_light[k]);
+                    highlight += whole_exponent ? whole_power(term, static_cast<int>(exponent)) : std::pow(term, exponent);
+                }
+                highlight = cos != 0.0f ? clip01(highlight) : 0.0f;
+            }
+            for (int k = 0; k < 3; ++k) {
+                float light = ambient_on ? params.intensity_ambient * params.color_ambient[k] : 0.0f;
+                if (directional_on) light += params.intensity_directional * (params.color_directional[k] * clip01(cos));
+                if (specular_on) light += specular_scale[k] * highlight;
+                light = clip01(light);
+                colors[3 * i + k] = texture != nullptr ? texture[3 * i + k] * light : light;
+            }
         }
-        for (int k = 0; k < 3; ++k) {
-            float light = ambient_on ? params.intensity_ambient * params.color_ambient[k] : 0.0f;
-            if (directional_on) light += params.intensity_directional * (params.color_directional[k] * clip01(cos));
-            if (specular_on) light += specular_scale[k] * highlight;
-            light = clip01(light);
-            colors[3 * i + k] = texture != nullptr ? texture[3 * i + k] * light : light;
-        }
-    }
+    });
 }
 
 namespace {
@@ -201,12 +243,13 @@ typedef int32_t Mask4 __attribute__((vector_size(16)));
 constexpr Float4 kBlockDx = {0.0f, 1.0f, 0.0f, 1.0f};
 constexpr Float4 kBlockDy = {0.0f, 0.0f, 1.0f, 1.0f};
 
-// The triangle loop of rasterize(); kChannels > 0 fixes the channel count at compile time
-// (the usual 3), 0 takes it from `channels`. `depth` covers `mesh_box`, row by row.
+// The triangle loop of rasterize() over the pixels of `band`, a part of `mesh_box`;
+// kChannels > 0 fixes the channel count at compile time (the usual 3), 0 takes it from
+// `channels`. `depth` covers `mesh_box`, row by row.
 template <int kChannels>
 void draw_triangles(uint8_t* image, int height, int width, int channels, const float* vertices,
                     const int32_t* triangles, int64_t ntri, const float* colors, bool reverse,
-                    const PixelBox& mesh_box, float* depth) {
+                    const PixelBox& mesh_box, const PixelBox& band, float* depth) {
     if (kChannels > 0) channels = kChannels;
     for (int64_t i = 0; i < ntri; ++i) {
         const int32_t i0 = triangles[3 * i], i1 = triangles[3 * i + 1], i2 = triangles[3 * i + 2];
@@ -216,7 +259,7 @@ void draw_triangles(uint8_t* image, int height, int width, int channels, const f
         PixelBox box;
         if (!covered_pixels(std::min(p0[0], std::min(p1[0], p2[0])), std::max(p0[0], std::max(p1[0], p2[0])),
                             std::min(p0[1], std::min(p1[1], p2[1])), std::max(p0[1], std::max(p1[1], p2[1])),
-                            mesh_box, box)) {
+                            band, box)) {
             continue;
         }
         // Barycentric set-up of the original (blackpawn's method), hoisted out of the
@@ -297,31 +340,40 @@ void draw_triangles(uint8_t* image, int height, int width, int channels, const f
 
 void rasterize(uint8_t* image, int height, int width, int channels, const float* vertices,
                int64_t nver, const int32_t* triangles, int64_t ntri, const float* colors,
-               bool reverse) {
+               bool reverse, int threads) {
     PixelBox mesh_box;
     if (height <= 0 || width <= 0 || !mesh_pixels(vertices, nver, height, width, mesh_box)) return;
     // The depth buffer covers only the mesh's pixels, not the image.
     std::vector<float> depth(static_cast<size_t>(mesh_box.width()) * mesh_box.height(), kFarDepth);
-    if (channels == 3) {
-        draw_triangles<3>(image, height, width, channels, vertices, triangles, ntri, colors, reverse,
-                          mesh_box, depth.data());
-    } else {
-        draw_triangles<0>(image, height, width, channels, vertices, triangles, ntri, colors, reverse,
-                          mesh_box, depth.data());
-    }
+    // Each part draws a band of rows, going through the triangles in the original's order:
+    // a pixel sees the same triangles in the same order for any number of bands.
+    const int parts = std::min(useful_parts(threads, ntri), mesh_box.height());
+    run_parts(parts, [&](int part) {
+        int64_t first, last;
+        part_range(mesh_box.height(), part, parts, first, last);
+        const PixelBox band{mesh_box.x0, mesh_box.y0 + static_cast<int>(first), mesh_box.x1,
+                            mesh_box.y0 + static_cast<int>(last) - 1};
+        if (channels == 3) {
+            draw_triangles<3>(image, height, width, channels, vertices, triangles, ntri, colors, reverse,
+                              mesh_box, band, depth.data());
+        } else {
+            draw_triangles<0>(image, height, width, channels, vertices, triangles, ntri, colors, reverse,
+                              mesh_box, band, depth.data());
+        }
+    });
 }
 
 void render_lit(uint8_t* image, int height, int width, const float* vertices, int64_t nver,
                 const int32_t* triangles, int64_t ntri, const LightingParams& params,
-                const float* texture, bool reverse) {
+                const float* texture, bool reverse, int threads) {
     PixelBox unused;
     if (height <= 0 || width <= 0 || !mesh_pixels(vertices, nver, height, width, unused)) return;
     // One vertex-sized buffer (normals, then colours in place); rasterize()'s depth buffer
     // covers only the mesh.
     std::vector<float> shading(static_cast<size_t>(3 * nver));
     vertex_normals(vertices, triangles, nver, ntri, shading.data());
-    shade_vertices(vertices, shading.data(), nver, params, texture, shading.data());
-    rasterize(image, height, width, 3, vertices, nver, triangles, ntri, shading.data(), reverse);
+    shade_vertices(vertices, shading.data(), nver, params, texture, shading.data(), threads);
+    rasterize(image, height, width, 3, vertices, nver, triangles, ntri, shading.data(), reverse, threads);
 }
 
 }  // namespace sim3dr
