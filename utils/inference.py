@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from utils import geometry
-from utils.cropping import crop_img as crop_img  # the original's public name lives here too
+from utils import cropping
 from utils.params import Whitening, load_3dmm
 
 LANDMARK_GROUPS = [0, 17, 22, 27, 31, 36, 42, 48, 60, 68]  # jaw, brows, nose, eyes, lips
@@ -80,6 +80,7 @@ def parse_param(param: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 
 P2sRt = geometry.P2sRt
+crop_img = cropping.crop_img  # the original's public name lives here too
 
 
 def matrix2angle_corr(R: np.ndarray) -> list[float]:
