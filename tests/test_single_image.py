@@ -134,3 +134,34 @@ def test_cuda_without_gpu(tmp_path, photo):
         pytest.skip("a GPU is present")
     result = run_single_image("-f", str(photo("portrait.jpg")), "--device", "cuda", "-o", str(tmp_path / "o"))
     assert_one_line_error(result, "no CUDA GPU")
+
+
+def test_output_folder_that_is_a_file(tmp_path, photo):
+    """Outputs are written while the next image is analysed; a write error still ends the
+    run with one line and status 1."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(photo("portrait.jpg"), folder / name)
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output folder should be")
+    result = run_single_image("-f", str(folder), "-w", MB05, "-o", str(blocker), "--device", "cpu")
+    assert_one_line_error(result, str(blocker))
+    assert blocker.read_text() == "a file where the output folder should be"
+
+
+def test_matplotlib_landmarks_on_a_folder(tmp_path, photo):
+    """--matplotlib draws in the thread that writes outputs, image after image."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photo("portrait.jpg"), folder / "a.jpg")
+    shutil.copy(photo("two_faces_720p.jpg"), folder / "b.jpg")
+    out = tmp_path / "out"
+    result = run_single_image("-f", str(folder), "-w", MB05, "-o", str(out), "--device", "cpu", "--matplotlib")
+    assert result.returncode == 0, result.stderr
+    for name, faces in (("a", 1), ("b", 2)):
+        assert len(load_json(out, name)["faces"]) == faces
+        drawing = cv2.imread(str(out / "landmarks" / f"{name}.jpg"))
+        height, width = cv2.imread(str(folder / f"{name}.jpg")).shape[:2]
+        assert drawing is not None  # the original's figure: the photo's aspect ratio, 1280 px wide
+        assert drawing.shape[1] == 1280 and drawing.shape[0] == pytest.approx(1280 * height / width, abs=2)
