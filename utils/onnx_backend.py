@@ -249,13 +249,13 @@ class BatchRegressor:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if len(batch) <= 1 or self.on_gpu:
             return self._whole.run(["params"], {"input": batch})[0]
-        if self.workers == 1:
-            return np.concatenate([self._whole.run(["params"], {"input": batch[i:i + REGRESSOR_CHUNK]})[0]
-                                   for i in range(0, len(batch), REGRESSOR_CHUNK)])
-        session, pool = self._shared()
-        chunk = min(REGRESSOR_CHUNK, -(-len(batch) // self.workers))
+        if self.workers == 1:  # chunks in turn: memory stays that of a chunk
+            session, map_chunks, chunk = self._whole, map, REGRESSOR_CHUNK
+        else:
+            session, pool = self._shared()
+            map_chunks, chunk = pool.map, min(REGRESSOR_CHUNK, -(-len(batch) // self.workers))
 
         def run_chunk(start: int) -> np.ndarray:  # ONNX Runtime lets go of the GIL while it runs
             return session.run(["params"], {"input": batch[start:start + chunk]})[0]
 
-        return np.concatenate(list(pool.map(run_chunk, range(0, len(batch), chunk))))
+        return np.concatenate(list(map_chunks(run_chunk, range(0, len(batch), chunk))))

@@ -3,7 +3,6 @@ result, the rendered meshes, landmark and pose drawings and, on request, mesh fi
 from __future__ import annotations
 
 import io
-import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -11,13 +10,14 @@ from typing import Sequence
 
 import numpy as np
 
+from utils.device import cpu_cores
 from utils.writers import MESH_WRITERS, atomic_write, faces_to_json, write_image, write_json
 
 
 @lru_cache(maxsize=1)
 def _encoders() -> ThreadPoolExecutor:
     # image encoding (PNG, JPEG) releases the GIL: the drawings are encoded side by side
-    return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="encode")
+    return ThreadPoolExecutor(max_workers=max(2, cpu_cores()), thread_name_prefix="encode")
 
 
 def save_image_outputs(image: np.ndarray, faces: Sequence, image_path: str | Path, name: str, out: Path,
