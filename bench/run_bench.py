@@ -32,6 +32,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from utils.device import cpu_cores  # noqa: E402
+
 TWO_FACES = "img/trump_hillary.jpg"  # 1536x689, two faces (the reference's two_faces_720p.jpg)
 FOUR_K = "img/emma.jpg"  # 3913x1901, three faces (emma_4k.jpg)
 
@@ -140,12 +142,6 @@ def matmul_and_network(onnx_run: Callable[[np.ndarray], object], batch: np.ndarr
     a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
     matmul, network = paired(lambda: a @ b, lambda: onnx_run(batch), repeats)
     return 2 * MATMUL_SIZE ** 3 / (matmul["median_ms"] / 1e3) / 1e9, network
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def mobilenet_v2_weights() -> Path | None:
@@ -480,7 +476,7 @@ def main() -> int:
     import torch
 
     report = {
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+        "machine": {"cpu": cpu_name(), "cores": cpu_cores(),
                     "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__},
         "date": time.strftime("%Y-%m-%d %H:%M"),
