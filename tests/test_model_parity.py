@@ -7,12 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import DEG_ATOL, NET_ATOL, NET_RTOL, PX_ATOL
 from model_building import SynergyNet
 from utils.ddfa import CenterCrop, Normalize, ToTensor
-
-ATOL_NET = 1e-3
-RTOL_NET = 1e-4
-ATOL_PX = 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +27,7 @@ def outputs(model, ref_inputs):
         return {"params": params, "pooled": pooled, "imgs": imgs}
 
 
-def close(actual, expected, rtol=RTOL_NET, atol=ATOL_NET):
+def close(actual, expected, rtol=NET_RTOL, atol=NET_ATOL):
     actual = actual.detach().cpu().numpy() if isinstance(actual, torch.Tensor) else np.asarray(actual)
     np.testing.assert_allclose(actual, np.asarray(expected).reshape(actual.shape), rtol=rtol, atol=atol)
 
@@ -61,12 +58,12 @@ def test_input_transform_matches_reference(ref_inputs):
 @pytest.mark.parametrize("transform,key", [(True, "lmk_sparse"), (False, "lmk_sparse_notransform")])
 def test_sparse_reconstruction(model, ref_expected, transform, key):
     params = torch.from_numpy(ref_expected["params_test"])
-    close(model.reconstruct_vertex_62(params, dense=False, transform=transform), ref_expected[key], atol=ATOL_PX)
+    close(model.reconstruct_vertex_62(params, dense=False, transform=transform), ref_expected[key], rtol=0, atol=PX_ATOL)
 
 
 def test_dense_reconstruction(model, ref_expected):
     params = torch.from_numpy(ref_expected["params_test"][:2])
-    close(model.reconstruct_vertex_62(params, dense=True), ref_expected["vert_dense"], atol=ATOL_PX)
+    close(model.reconstruct_vertex_62(params, dense=True), ref_expected["vert_dense"], rtol=0, atol=PX_ATOL)
 
 
 def test_training_losses(model, ref_inputs, ref_expected):
@@ -74,8 +71,8 @@ def test_training_losses(model, ref_inputs, ref_expected):
         losses = model(torch.from_numpy(ref_inputs["imgs"]), torch.from_numpy(ref_inputs["targets"]))
     names = ["loss_LMK_f0", "loss_LMK_pointNet", "loss_Param_In", "loss_Param_S2", "loss_Param_S1S2"]
     assert sorted(losses) == sorted(names)
-    for name in names:
-        close(losses[name], ref_expected[f"loss__{name}"])
+    for name in names:  # measured: identical; a loss weight 0.02 -> 0.019 is 5% off
+        close(losses[name], ref_expected[f"loss__{name}"], atol=0)
 
 
 def test_refiner_and_inverse_mapping(model, ref_expected):
@@ -92,12 +89,12 @@ def test_loss_functions(ref_expected, ref_inputs):
     from loss_definition import ParamLoss, WingLoss
 
     wing = WingLoss()(torch.from_numpy(ref_expected["wing_in_a"]), torch.from_numpy(ref_expected["wing_in_b"]))
-    close(wing, ref_expected["wing"], rtol=1e-5, atol=1e-6)
+    close(wing, ref_expected["wing"], atol=0)
     params = torch.from_numpy(ref_expected["params_test"])
     targets = torch.from_numpy(ref_inputs["targets"])
-    close(ParamLoss()(params, targets), ref_expected["paramloss_normal"], rtol=1e-5, atol=1e-6)
+    close(ParamLoss()(params, targets), ref_expected["paramloss_normal"], atol=0)
     attr = torch.from_numpy(ref_expected["attr_S2"])
-    close(ParamLoss()(attr, targets, mode="only_3dmm"), ref_expected["paramloss_only3dmm"], rtol=1e-5, atol=1e-6)
+    close(ParamLoss()(attr, targets, mode="only_3dmm"), ref_expected["paramloss_only3dmm"], atol=0)
     with pytest.raises(ValueError):
         ParamLoss()(attr, targets, mode="no_such_mode")
 
@@ -118,11 +115,11 @@ def test_numpy_predictions(ref_expected, ref_inputs):
 
     params, boxes = ref_expected["params_test"], ref_inputs["roi_boxes"]
     for i in range(len(params)):
-        close(predict_sparseVert(params[i], boxes[i], transform=True), ref_expected["np_sparse"][i], atol=ATOL_PX)
+        close(predict_sparseVert(params[i], boxes[i], transform=True), ref_expected["np_sparse"][i], rtol=0, atol=PX_ATOL)
         angles, t3d = predict_pose(params[i], boxes[i])
         np.testing.assert_allclose(angles, ref_expected["pose_angles"][i], atol=1e-4)
-        np.testing.assert_allclose(t3d, ref_expected["pose_t3d"][i], atol=ATOL_PX)
-    close(predict_denseVert(params[0], boxes[0], transform=True), ref_expected["np_dense0"], atol=ATOL_PX)
+        np.testing.assert_allclose(t3d, ref_expected["pose_t3d"][i], rtol=0, atol=PX_ATOL)
+    close(predict_denseVert(params[0], boxes[0], transform=True), ref_expected["np_dense0"], rtol=0, atol=PX_ATOL)
 
 
 def test_batched_numpy_and_torch_agree(model, ref_expected, ref_inputs):
@@ -130,9 +127,9 @@ def test_batched_numpy_and_torch_agree(model, ref_expected, ref_inputs):
 
     params = ref_expected["params_test"]
     torch_dense = model.reconstruct_vertex_62(torch.from_numpy(params), dense=True).numpy()
-    np.testing.assert_allclose(reconstruct_in_crop(params, dense=True), torch_dense, atol=ATOL_PX)
+    np.testing.assert_allclose(reconstruct_in_crop(params, dense=True), torch_dense, rtol=0, atol=PX_ATOL)
     batch = reconstruct_in_image(params, ref_inputs["roi_boxes"])
-    np.testing.assert_allclose(batch, ref_expected["np_sparse"], atol=ATOL_PX)
+    np.testing.assert_allclose(batch, ref_expected["np_sparse"], rtol=0, atol=PX_ATOL)
 
 
 def test_benchmark_parse_pose(ref_expected):
@@ -140,8 +137,8 @@ def test_benchmark_parse_pose(ref_expected):
 
     for i, param in enumerate(ref_expected["params_test"]):
         P, angles = benchmark.parse_pose(param)
-        np.testing.assert_allclose(P, ref_expected["bench_pose_P"][i], atol=1e-5)
-        np.testing.assert_allclose(angles, ref_expected["bench_pose_angles"][i], atol=1e-4)
+        np.testing.assert_allclose(P, ref_expected["bench_pose_P"][i], rtol=0, atol=1e-6)  # measured: identical
+        np.testing.assert_allclose(angles, ref_expected["bench_pose_angles"][i], rtol=0, atol=DEG_ATOL)
 
 
 def test_crop_img_matches_original(ref_inputs, ref_expected, photo):
@@ -176,4 +173,4 @@ def test_landmarks_are_the_dense_mesh_keypoints(ref_expected, ref_inputs):
     params, boxes = ref_expected["params_test"], ref_inputs["roi_boxes"]
     dense = reconstruct_in_image(params, boxes, dense=True)
     sparse = reconstruct_in_image(params, boxes)
-    np.testing.assert_allclose(dense[:, :, load_3dmm().landmark_vertices], sparse, atol=ATOL_PX)
+    np.testing.assert_allclose(dense[:, :, load_3dmm().landmark_vertices], sparse, rtol=0, atol=PX_ATOL)
