@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import skip_unless_required
 from FaceBoxes import FaceBoxes
 from FaceBoxes.FaceBoxes import WEIGHTS, fit_scale
 from FaceBoxes.utils import nms_wrapper
@@ -65,18 +66,30 @@ def test_no_face_gives_empty_list(detector):
     assert detector(np.full((480, 640, 3), 128, dtype=np.uint8)) == []
 
 
-def test_tiny_image(detector):
+def test_tiny_images(detector, photo):
+    """Noise gives nothing; the portrait shrunk to 64 px wide is still found, where the face
+    is, and shrunk to 48 px (a face under FaceBoxes' smallest 32 px anchor) is not."""
     rng = np.random.default_rng(0)
-    dets = detector(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-    assert isinstance(dets, list)
+    assert detector(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) == []
+    portrait = cv2.imread(str(photo("portrait.jpg")))
+    (full,) = detector(portrait)
+    for width, found in ((64, 1), (48, 0)):
+        scale = width / portrait.shape[1]
+        small = cv2.resize(portrait, (width, round(portrait.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        dets = detector(small)
+        assert len(dets) == found, width
+        if found:
+            assert iou(np.array(dets[0][:4]) / scale, full[:4]) > 0.8 and dets[0][4] > 0.9
 
 
 def test_grayscale_photo(detector, photo):
-    gray = cv2.cvtColor(cv2.imread(str(photo("portrait.jpg"))), cv2.COLOR_BGR2GRAY)
+    portrait = cv2.imread(str(photo("portrait.jpg")))
+    gray = cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY)
+    (colour,) = detector(portrait)
     dets = detector(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
-    assert isinstance(dets, list)
-    # a 2-D gray image is accepted as such
-    assert len(detector(gray)) == len(dets)
+    assert len(dets) == 1 and iou(dets[0], colour) > 0.9 and dets[0][4] > 0.99  # the same face
+    # a 2-D gray image is accepted as such, with the same result
+    np.testing.assert_array_equal(np.array(detector(gray)), np.array(dets))
 
 
 def test_rejects_non_images(detector):
@@ -185,7 +198,7 @@ def test_nms_plus_one_convention():
 
 def test_compiled_nms_equals_numpy_nms():
     if not nms_wrapper.HAVE_COMPILED_NMS:
-        pytest.skip("the Cython NMS extension is not built")
+        skip_unless_required("the Cython NMS extension is not built (run ./setup.sh)")
     for dets, thresh in nms_cases():
         with np.errstate(all="ignore"):
             expected = py_cpu_nms(dets, thresh)
@@ -207,3 +220,33 @@ def test_numpy_nms_leaves_no_overlap_above_threshold():
         proper = [k for k in keep if np.isfinite(dets[k]).all() and (dets[k, 2:4] >= dets[k, :2]).all()]
         for a, b in itertools.combinations(proper, 2):
             assert iou_plus_one(dets[a].astype(np.float64), dets[b].astype(np.float64)) < thresh + 1e-6
+
+
+def test_postprocess_thresholds_of_the_original(detector):
+    """Network outputs made to decode to chosen boxes: NMS suppresses at IoU > 0.3 with the +1
+    area convention in image pixels (two boxes at IoU 0.305: one survives), and only scores
+    above 0.5 are returned."""
+    from FaceBoxes.FaceBoxes import InputScale
+    from FaceBoxes.utils.config import VARIANCE
+
+    height = width = 128
+    priors = prior_boxes(height, width).astype(np.float64)
+    boxes = {  # prior index -> (box in input pixels, score)
+        0: ([10, 10, 49, 49], 0.9),
+        1: ([31.3, 10, 70.3, 49], 0.8),  # IoU(+1) with the first: (40 - 21.3) / (40 + 21.3) = 0.305
+        2: ([80, 80, 119, 119], 0.5),  # not above the visibility threshold
+        3: ([80, 10, 119, 49], 0.51),
+    }
+    loc = np.zeros((len(priors), 4), dtype=np.float32)
+    conf = np.zeros((len(priors), 2), dtype=np.float32)
+    conf[:, 0] = 1
+    for index, (box, score) in boxes.items():
+        x1, y1, x2, y2 = np.array(box) / [width, height, width, height]
+        cx, cy, w, h = priors[index]
+        loc[index] = [((x1 + x2) / 2 - cx) / (VARIANCE[0] * w), ((y1 + y2) / 2 - cy) / (VARIANCE[0] * h),
+                      np.log((x2 - x1) / w) / VARIANCE[1], np.log((y2 - y1) / h) / VARIANCE[1]]
+        conf[index] = [1 - score, score]
+    assert iou_plus_one(np.array(boxes[0][0]), np.array(boxes[1][0])) == pytest.approx(0.305, abs=1e-3)
+    dets = np.array(detector.postprocess(loc[None], conf[None], InputScale(1.0, height, width)))
+    np.testing.assert_allclose(dets[:, 4], [0.9, 0.51], rtol=1e-6)
+    np.testing.assert_allclose(dets[:, :4], np.array([boxes[0][0], boxes[3][0]]), atol=1e-3)
