@@ -28,7 +28,8 @@ from loss_definition import ParamLoss, WingLoss
 from utils import geometry
 from utils.errors import SynergyError
 from utils.io import load_checkpoint, strip_module_prefix
-from utils.params import N_LANDMARKS, STD_SIZE, CheckpointInfo, Morphable3DMM, Whitening, load_3dmm
+from utils.params import (N_LANDMARKS, STD_SIZE, WHITENING_3DDFA_V2, CheckpointInfo, Morphable3DMM, Whitening,
+                          load_3dmm, whitening_3ddfa_v2_path)
 
 MORPHABLE_BUFFERS = ("param_mean", "param_std", "w_shp", "u", "w_exp", "u_base", "w_shp_base", "w_exp_base")
 NETWORK_PREFIXES = ("I2P.", "forwardDirection.", "reverseDirection.")
@@ -217,14 +218,13 @@ def guess_arch(state: Mapping[str, torch.Tensor]) -> str | None:
 
 
 def _whitening_3ddfa_v2(checkpoint: Path) -> Path:
-    """3DDFA_V2's parameter whitening: beside the checkpoint, else the fetched copy."""
-    name = "param_mean_std_62d_120x120.pkl"
-    beside = checkpoint.parent / name
-    if beside.is_file():
-        return beside
+    """3DDFA_V2's parameter whitening (see `whitening_3ddfa_v2_path`); it must exist."""
+    path = whitening_3ddfa_v2_path(checkpoint)
+    if path.is_file():
+        return path
     from utils import assets
 
-    return assets.require(f"pretrained/3ddfa_v2/{name}", "3DDFA_V2 whitening")
+    return assets.require(f"pretrained/3ddfa_v2/{WHITENING_3DDFA_V2}", "3DDFA_V2 whitening")
 
 
 def _describe_mismatch(missing: list[str], unexpected: list[str], wrong_shape: list[str]) -> str:

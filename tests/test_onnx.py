@@ -1,10 +1,14 @@
 """ONNX Runtime backend: exported networks agree with PyTorch to 1e-4 (issue: speed)."""
 from __future__ import annotations
 
+import pickle
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
+from conftest import NET_ATOL, NET_RTOL
 from model_building import SynergyNet
 from utils import assets, onnx_backend
 
@@ -28,6 +32,73 @@ def test_regressor_onnx_matches_torch(weights, reference, ref_inputs):
     np.testing.assert_allclose(run(batch[:1]), expected[:1], atol=1e-4, rtol=0)  # dynamic batch
     large = np.concatenate([batch] * 10)  # 40 crops: run in chunks of onnx_backend.REGRESSOR_CHUNK
     np.testing.assert_allclose(run(large), np.concatenate([expected] * 10), atol=1e-4, rtol=0)
+
+
+def _own_whitening(checkpoint) -> tuple[np.ndarray, np.ndarray]:
+    """The whitening a checkpoint comes with, read here without the project's loaders: a
+    SynergyNet checkpoint's `param_mean`/`param_std` buffers, or the pickle 3DDFA_V2 ships."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    if "module.param_mean" in state:
+        return state["module.param_mean"].numpy()[:62], state["module.param_std"].numpy()[:62]
+    with open(assets.require("pretrained/3ddfa_v2/param_mean_std_62d_120x120.pkl"), "rb") as f:
+        meta = pickle.load(f, encoding="latin1")  # a checksum-verified asset of the manifest
+    return np.float32(meta["mean"])[:62], np.float32(meta["std"])[:62]
+
+
+@pytest.mark.parametrize("weights", ["reference", "pretrained/3ddfa_v2/mb05_120x120.pth"])
+def test_cached_sidecar_holds_the_checkpoints_own_whitening(weights, reference):
+    """The first call exports and writes the sidecar; the second reads everything from the
+    cache. Both must carry the whitening the checkpoint itself holds (mean and std not
+    swapped, nothing recomputed)."""
+    path = reference("checkpoint.pth.tar") if weights == "reference" else assets.require(weights)
+    mean, std = _own_whitening(path)
+    assert not np.allclose(mean, std)
+    for call in ("export", "cached"):
+        _, info = onnx_backend.regressor_session(path)
+        np.testing.assert_array_equal(info.whitening.mean, mean, err_msg=call)
+        np.testing.assert_array_equal(info.whitening.std, std, err_msg=call)
+        assert info.crop_policy == ("synergynet" if weights == "reference" else "3ddfa_v2")
+
+
+def test_cached_export_reproduces_the_original(reference, ref_inputs, ref_expected):
+    """The ONNX path (from the cache, the second time) against the original's outputs, not
+    only against our PyTorch model. Measured: 9e-8 from the reference."""
+    for _ in range(2):
+        run, _ = onnx_backend.regressor_session(reference("checkpoint.pth.tar"))
+        np.testing.assert_allclose(run(ref_inputs["imgs"]), ref_expected["params_test"], rtol=NET_RTOL, atol=NET_ATOL)
+
+
+def test_cache_key_covers_whitening_and_export_code(tmp_path, monkeypatch):
+    """A changed 3DDFA_V2 whitening file or changed export code gives a new cache entry, so a
+    stale export is never used."""
+    checkpoint = tmp_path / "weights" / "mb05_120x120.pth"
+    checkpoint.parent.mkdir()
+    shutil.copy(assets.require("pretrained/3ddfa_v2/mb05_120x120.pth"), checkpoint)
+    fetched = onnx_backend.cache_path("regressor-auto", checkpoint)  # whitening: the fetched copy
+    assert onnx_backend.cache_path("regressor-auto", checkpoint) == fetched
+    beside = checkpoint.parent / "param_mean_std_62d_120x120.pkl"
+    shutil.copy(assets.require("pretrained/3ddfa_v2/param_mean_std_62d_120x120.pkl"), beside)
+    assert onnx_backend.cache_path("regressor-auto", checkpoint) == fetched  # same content, same key
+    with open(beside, "rb") as f:
+        meta = pickle.load(f, encoding="latin1")
+    meta["mean"], meta["std"] = meta["std"], meta["mean"]
+    with open(beside, "wb") as f:
+        pickle.dump(meta, f)
+    assert onnx_backend.cache_path("regressor-auto", checkpoint) != fetched
+
+    code = tmp_path / "code"
+    for name in onnx_backend._EXPORT_SOURCES:
+        source = assets.REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, code / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (code / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, code / name)
+    monkeypatch.setattr(onnx_backend, "_PROJECT_ROOT", code)
+    before = onnx_backend.cache_path("faceboxes", checkpoint)
+    with open(code / "backbone_nets" / "mobilenetv2_backbone.py", "a") as f:
+        f.write("\n# a changed export\n")
+    assert onnx_backend.cache_path("faceboxes", checkpoint) != before
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -70,11 +141,13 @@ print(len(faces), "torch" in sys.modules)
     import sys
 
     env = {**__import__("os").environ, "SYNERGYNET_CACHE": str(tmp_path / "cache")}
-    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=assets.REPO_ROOT)
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=assets.REPO_ROOT,
+                           timeout=600)
     assert first.returncode == 0 and first.stdout.split() == ["2", "True"], first.stderr  # exports with torch
     exports = [line for line in first.stderr.splitlines() if line.startswith("exporting")]
     assert [line.split()[1] for line in exports] == ["mb05_120x120.pth", "FaceBoxesProd.pth"], first.stderr
-    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=assets.REPO_ROOT)
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=assets.REPO_ROOT,
+                            timeout=600)
     assert second.returncode == 0 and second.stdout.split() == ["2", "False"], second.stderr
     assert "exporting" not in second.stderr
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from utils.device import cpu_cores
 from utils.errors import SynergyError
-from utils.params import CheckpointInfo, Whitening
+from utils.params import CheckpointInfo, Whitening, whitening_3ddfa_v2_path
 from utils.writers import atomic_write, write_json
 
 if TYPE_CHECKING:
@@ -54,9 +54,35 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The code an export's graph and sidecar come from: a change to any of it must not leave a
+# stale export in the cache.
+_EXPORT_SOURCES = ("utils/onnx_backend.py", "utils/params.py", "model_building.py", "backbone_nets",
+                   "FaceBoxes/FaceBoxes.py", "FaceBoxes/models")
+
+
+def _export_code_digest() -> str:
+    h = hashlib.sha256()
+    for name in _EXPORT_SOURCES:
+        place = _PROJECT_ROOT / name
+        for source in sorted(place.glob("*.py")) if place.is_dir() else [place] * place.is_file():
+            h.update(source.relative_to(_PROJECT_ROOT).as_posix().encode())
+            h.update(source.read_bytes())
+    return h.hexdigest()
+
+
 def cache_path(kind: str, weights: str | os.PathLike) -> Path:
-    """Where the export of `weights` for `kind` ('faceboxes', 'regressor-auto', ...) lives."""
-    return cache_dir() / f"{kind}-{file_digest(weights)[:16]}-opset{OPSET}.onnx"
+    """Where the export of `weights` for `kind` ('faceboxes', 'regressor-auto', ...) lives.
+
+    The key covers everything the export depends on: the checkpoint's content, the export
+    code, and (for regressors) the 3DDFA_V2 whitening file a 3DDFA_V2 sidecar copies (a
+    SynergyNet checkpoint carries its own whitening, so for it that file only costs a
+    re-export when it changes)."""
+    h = hashlib.sha256(f"{kind}|opset{OPSET}|{_export_code_digest()}|{file_digest(weights)}".encode())
+    if kind.startswith("regressor"):
+        whitening = whitening_3ddfa_v2_path(weights)
+        h.update(file_digest(whitening).encode() if whitening.is_file() else b"no 3DDFA_V2 whitening")
+    return cache_dir() / f"{kind}-{h.hexdigest()[:16]}-opset{OPSET}.onnx"
 
 
 # --------------------------------------------------------------------------- sessions

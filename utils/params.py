@@ -48,6 +48,16 @@ class Whitening:
         return cls(mean, std)
 
 
+WHITENING_3DDFA_V2 = "param_mean_std_62d_120x120.pkl"
+
+
+def whitening_3ddfa_v2_path(checkpoint: str | os.PathLike) -> Path:
+    """Where a 3DDFA_V2 checkpoint's parameter whitening is: beside the checkpoint, else the
+    fetched copy (which may be absent)."""
+    beside = Path(checkpoint).parent / WHITENING_3DDFA_V2
+    return beside if beside.is_file() else assets.asset_path(f"pretrained/3ddfa_v2/{WHITENING_3DDFA_V2}")
+
+
 @dataclass
 class CheckpointInfo:
     """What a regressor checkpoint needs besides its weights: the crop policy its inputs
