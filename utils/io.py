@@ -96,11 +96,11 @@ def strip_module_prefix(state: dict) -> dict:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read any image OpenCV reads as 8-bit BGR (HxWx3, uint8).
-
-    Grayscale is expanded, alpha is dropped (composited on black, as OpenCV's
-    conversion does), 16-bit and float images are scaled to 8 bits. Unreadable or
-    non-image files raise `SynergyError`.
+    """Read any image OpenCV reads as 8-bit BGR (HxWx3, uint8), exactly as the original's
+    `cv2.imread(path)` does: EXIF orientation applied, grayscale expanded, an alpha channel
+    dropped (the colour channels as they are, transparent pixels included), 16 bits reduced
+    by each codec's own rule. Images that reading cannot give as colour (e.g. some float
+    formats) are normalised by `to_bgr8`. Unreadable or non-image files raise `SynergyError`.
     """
     path = Path(path)
     if not path.is_file():
@@ -108,14 +108,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     raw = np.fromfile(path, dtype=np.uint8)  # also handles names OpenCV's imread cannot
     if raw.size == 0:
         raise SynergyError(f"image {path} is empty")
-    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    if image is None:
+        image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise SynergyError(f"{path} is not an image OpenCV can read")
     return to_bgr8(image)
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
-    """Normalise any decoded image (gray, BGRA, 16-bit, float) to 8-bit BGR."""
+    """Normalise any decoded image array (gray, BGRA, 16-bit, float) to 8-bit BGR; alpha is
+    dropped, as in `read_image`."""
     if image.dtype == np.uint16:
         image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
     elif image.dtype in (np.float32, np.float64):

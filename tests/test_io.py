@@ -1,0 +1,80 @@
+"""utils.io.read_image reads every image as the original's `cv2.imread(path)` does, so that
+results on odd files match the original's; and a file it cannot read is one clear error."""
+from __future__ import annotations
+
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from utils.errors import SynergyError
+from utils.io import read_image
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """A JPEG with an EXIF block holding only the orientation tag (0x0112), as phones write."""
+    ifd = struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0)
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd
+    payload = b"Exif\x00\x00" + tiff
+    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    return jpeg[:2] + app1 + jpeg[2:]  # right after the start-of-image marker
+
+
+@pytest.fixture(scope="module")
+def portrait(photo) -> np.ndarray:
+    return cv2.imread(str(photo("portrait.jpg")))
+
+
+def test_transparent_png_keeps_the_colour_channels(tmp_path, portrait):
+    rng = np.random.default_rng(0)
+    bgra = cv2.cvtColor(portrait, cv2.COLOR_BGR2BGRA)
+    bgra[..., 3] = rng.integers(0, 256, bgra.shape[:2], dtype=np.uint8)
+    bgra[:50, :, 3] = 0  # a fully transparent band whose colours are still there
+    cv2.imwrite(str(tmp_path / "cut_out.png"), bgra)
+    image = read_image(tmp_path / "cut_out.png")
+    np.testing.assert_array_equal(image, portrait)
+    np.testing.assert_array_equal(image, cv2.imread(str(tmp_path / "cut_out.png")))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_images_reduced_as_opencv_reads_them(tmp_path, suffix):
+    # PNG truncates (>> 8) and TIFF rounds (/ 257): each codec's rule, as cv2.imread applies it
+    rng = np.random.default_rng(1)
+    deep = rng.integers(0, 65536, (40, 30, 3), dtype=np.uint16)
+    path = tmp_path / f"deep{suffix}"
+    cv2.imwrite(str(path), deep)
+    expected = cv2.imread(str(path))
+    np.testing.assert_array_equal(read_image(path), expected)
+    if suffix == ".png":
+        np.testing.assert_array_equal(expected, (deep >> 8).astype(np.uint8))
+
+
+def test_gray_image_expanded(tmp_path, portrait):
+    gray = cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / "gray.png"), gray)
+    image = read_image(tmp_path / "gray.png")
+    assert image.shape == portrait.shape
+    for channel in range(3):
+        np.testing.assert_array_equal(image[..., channel], gray)
+
+
+def test_exif_orientation_applied(tmp_path, portrait):
+    """A phone photo stored sideways with an orientation tag comes out upright, as the
+    original's cv2.imread gives it (orientation 6: rotate 90 degrees clockwise)."""
+    ok, jpeg = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    assert ok
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(_with_exif_orientation(jpeg.tobytes(), 6))
+    image = read_image(path)
+    assert image.shape == (portrait.shape[1], portrait.shape[0], 3)
+    np.testing.assert_array_equal(image, cv2.imread(str(path)))
+    upright = cv2.rotate(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.ROTATE_90_CLOCKWISE)
+    np.testing.assert_array_equal(image, upright)
+
+
+def test_unreadable_files_are_one_line_errors(tmp_path):
+    (tmp_path / "text.jpg").write_text("not an image")
+    with pytest.raises(SynergyError, match="not an image OpenCV can read") as exc:
+        read_image(tmp_path / "text.jpg")
+    assert "\n" not in str(exc.value)
