@@ -28,3 +28,14 @@ def test_write_image_jpeg_and_unknown_suffix(tmp_path, photo):
     with pytest.raises(SynergyError, match="cannot encode"):
         write_image(tmp_path / "c.notaformat", image)
     assert not (tmp_path / "c.notaformat").exists()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_result_is_one_line_and_writes_nothing(tmp_path, bad):
+    from utils.writers import write_json
+
+    with pytest.raises(SynergyError, match="not a finite number") as exc:
+        write_json(tmp_path / "json" / "a.json", {"faces": [{"pose": {"yaw": bad}}]})
+    assert "\n" not in str(exc.value)
+    assert not list(tmp_path.rglob("*.json*"))
+    assert write_json(tmp_path / "b.json", {"yaw": 1.5}).read_text() == '{\n "yaw": 1.5\n}\n'

@@ -55,7 +55,13 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:
-    return atomic_write(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
+    """Strict JSON (no NaN or infinity, which other readers reject), written atomically; a
+    non-finite number is a `SynergyError` and nothing is written."""
+    try:
+        text = json.dumps(obj, indent=1, allow_nan=False)
+    except ValueError:
+        raise SynergyError(f"cannot write {path}: a result is not a finite number (NaN or infinity)") from None
+    return atomic_write(path, (text + "\n").encode())
 
 
 def _rounded(values: np.ndarray, digits: int = 4) -> list:
