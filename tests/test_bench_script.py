@@ -24,7 +24,7 @@ def test_every_step_runs_and_is_reported(reference, tmp_path):
            "SYNERGYNET_REFERENCE": str(reference("checkpoint.pth.tar").parent)}
     report_path = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, "bench/run_bench.py", "--repeats", "1", "--json", str(report_path)],
-                            cwd=assets.REPO_ROOT, env=env, capture_output=True, text=True)
+                            cwd=assets.REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(report_path.read_text())
     assert list(report["steps"]) == CPU_STEPS
@@ -44,13 +44,18 @@ def test_every_step_runs_and_is_reported(reference, tmp_path):
 
 
 def test_throughput_counts_images_per_second():
-    """The GPU step's measurement, run on the CPU: a network that sleeps 10 ms a call."""
-    import time
+    """The GPU step's measurement, run on the CPU with a clock the network advances: each
+    call takes exactly 10 ms of that clock, whatever the machine does."""
+    now = [0.0]
+    calls = []
 
-    class Sleeper(torch.nn.Module):
+    class TenMilliseconds(torch.nn.Module):
         def forward(self, x):
-            time.sleep(0.01)
+            calls.append(x.shape)
+            now[0] += 0.01
             return x
 
-    images_per_s = run_bench.throughput(Sleeper(), "cpu", torch.float32, batch=4, runs=5, warm_up=1)
-    assert 250 < images_per_s < 400  # 4 images per ~10 ms call
+    images_per_s = run_bench.throughput(TenMilliseconds(), "cpu", torch.float32, batch=4, runs=5, warm_up=1,
+                                        clock=lambda: now[0])
+    assert calls == [(4, 3, 120, 120)] * 6  # one warm-up call, then the five timed ones
+    assert images_per_s == pytest.approx(4 * 5 / 0.05)  # 4 images per 10 ms call
