@@ -40,6 +40,12 @@ def parse_pose(param: np.ndarray) -> tuple[np.ndarray, list[float]]:
     return P, angles
 
 
+def _check_prefix(n_faces: int, n_rows: int) -> None:
+    # the original's functions take the first n faces of the dataset: there must be n
+    if n_faces > n_rows:
+        raise SynergyError(f"{n_faces} faces but the ground truth has {n_rows} rows")
+
+
 def calc_nme(pts68_fit_all, option: str = "ori") -> np.ndarray:
     """NME of every AFLW2000-3D face from predicted 2D landmarks in crop coordinates
     (N, 2, 68), against the original (`'ori'`) or re-annotated (`'re'`) labels."""
@@ -48,12 +54,15 @@ def calc_nme(pts68_fit_all, option: str = "ori") -> np.ndarray:
     gt = load_ground_truth()
     preds = np.asarray(pts68_fit_all, dtype=np.float32)
     n = len(preds)
+    _check_prefix(n, len(gt))
     return nme(preds, gt.pts68[option][:n], gt.roi_boxes[:n])
 
 
 def ana_msg(nme_list: np.ndarray) -> str:
     """The original's NME report per |yaw| bucket for the first len(nme_list) faces."""
-    yaws = load_ground_truth().yaws[: len(nme_list)]
+    gt = load_ground_truth()
+    _check_prefix(len(nme_list), len(gt))
+    yaws = gt.yaws[: len(nme_list)]
     return nme_stats(np.asarray(nme_list), yaws).message()
 
 

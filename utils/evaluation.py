@@ -197,10 +197,19 @@ def _box_size(points: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray
     return np.sqrt((x_hi - x_lo) * (y_hi - y_lo))
 
 
+def _check_faces(n_faces: int, rows: dict[str, np.ndarray]) -> None:
+    """One row of each array per predicted face, or one line saying which array is off (numpy
+    would otherwise fail with a broadcasting or reshape traceback)."""
+    wrong = {what: len(a) for what, a in rows.items() if len(a) != n_faces}
+    if wrong:
+        raise SynergyError(f"{n_faces} faces but " + ", ".join(f"{count} {what}" for what, count in wrong.items()))
+
+
 def nme(preds_crop: np.ndarray, gt_pts: np.ndarray, roi_boxes: np.ndarray) -> np.ndarray:
     """Per-face NME (fraction): predicted 2D points in 120x120 crop coordinates (N, 2+, 68)
     are mapped to the image with the crop boxes, compared with the ground truth (N, 2+, 68),
     and the mean point error is divided by sqrt(w * h) of the ground truth's bounding box."""
+    _check_faces(len(preds_crop), {"ground-truth rows": gt_pts, "crop boxes": roi_boxes})
     preds = crop_to_image(np.asarray(preds_crop, dtype=np.float32)[:, :2], roi_boxes)
     gt = np.asarray(gt_pts)[:, :2]
     errors = np.sqrt(((preds - gt) ** 2).sum(axis=1)).mean(axis=1)
@@ -220,6 +229,8 @@ def aflw_nme(preds_crop: np.ndarray, gt_pts21: np.ndarray, roi_boxes: np.ndarray
     ground-truth points (-1 marks a missing one), and the mean error is divided by sqrt(w * h)
     of the 68-point ground-truth box. Without `gt_pts68` the box of the annotated 21 points
     is used instead (not the published protocol; a face with no annotated point gives nan)."""
+    _check_faces(len(preds_crop), {"ground-truth rows": gt_pts21, "crop boxes": roi_boxes,
+                                   **({} if gt_pts68 is None else {"68-point ground-truth rows": gt_pts68})})
     preds = pts68_to_21(crop_to_image(np.asarray(preds_crop, dtype=np.float32)[:, :2], roi_boxes))
     gt = np.asarray(gt_pts21, dtype=np.float64)[:, :2]
     valid = (gt[:, 0] != -1) & (gt[:, 1] != -1)
@@ -260,6 +271,7 @@ def _finite(value: float) -> float | None:
 def nme_stats(nme_list: np.ndarray, yaws: np.ndarray) -> NMEStats:
     """NME per |yaw| bucket (percent) and the mean and std of the three bucket means."""
     nme_list = np.asarray(nme_list)
+    _check_faces(len(nme_list), {"yaws": np.asarray(yaws).reshape(-1)})
     abs_yaw = np.abs(np.asarray(yaws))
     masks = [abs_yaw <= 30, (abs_yaw > 30) & (abs_yaw <= 60), abs_yaw > 60]
     with warnings.catch_warnings():
