@@ -1,4 +1,5 @@
-"""The asset fetcher: mirror copies, downloads, checksums, conversions, atomic writes."""
+"""The asset fetcher: mirror copies, downloads, checksums, conversions, atomic writes,
+archives, Drive pages; and that a mirror means no network."""
 from __future__ import annotations
 
 import functools
@@ -7,12 +8,17 @@ import io
 import os
 import pickle
 import shutil
+import socket
+import subprocess
+import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import skip_unless_required
 from utils import assets
 from utils.errors import SynergyError
 from utils.io import read_image, safe_pickle_loads, to_bgr8
@@ -30,8 +36,33 @@ def data_root(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def mirror():
     if not (MIRROR / "MANIFEST.json").is_file():
-        pytest.skip(f"no asset mirror at {MIRROR}")
+        skip_unless_required(f"no asset mirror at {MIRROR} (set SYNERGYNET_MIRROR)")
     return MIRROR
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every attempt to open a connection is recorded and refused."""
+    attempts: list = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("tests do not reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts
+
+
+def _mirror_without(mirror: Path, copy: Path, missing: str) -> Path:
+    """A copy of the mirror (links to its files) without the file `missing`."""
+    for path in mirror.rglob("*"):
+        rel = path.relative_to(mirror)
+        if not path.is_file() or rel.as_posix() == missing:
+            continue
+        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        (copy / rel).symlink_to(path)
+    return copy
 
 
 def test_manifest_places_every_asset_of_the_original_layout():
@@ -142,9 +173,181 @@ def test_uv_and_indices_conversions():
 
 def test_unreachable_url_is_one_clear_error(data_root):
     asset = assets.Asset(path="x.bin", group="core", url="http://127.0.0.1:9/nothing", sha256="0" * 64)
-    with pytest.raises(SynergyError, match="cannot download"):
-        assets.fetch(["core"], manifest=[asset], log=lambda _: None)
+    waits: list[float] = []
+    retry = assets.RetryPolicy(attempts=3, wait_s=1.0, sleep=waits.append)  # the real policy, without waiting
+    with pytest.raises(SynergyError, match="cannot download") as exc:
+        assets.fetch(["core"], manifest=[asset], log=lambda _: None, retry=retry)
+    assert "\n" not in str(exc.value)
+    assert waits == [1.0, 2.0], "a refused connection is tried three times, waiting longer each time"
     assert not (data_root / "x.bin").exists()
+
+
+def test_http_not_found_is_not_retried(data_root, web):
+    _, base = web
+    asset = assets.Asset(path="x.bin", group="core", url=f"{base}/absent.bin", sha256="0" * 64)
+    waits: list[float] = []
+    with pytest.raises(SynergyError, match="404"):
+        assets.fetch(["core"], manifest=[asset], log=lambda _: None,
+                     retry=assets.RetryPolicy(attempts=3, sleep=waits.append))
+    assert waits == []
+
+
+def test_real_use_keeps_retrying():
+    assert assets.RetryPolicy().attempts >= 3 and assets.RetryPolicy().wait_s > 0
+
+
+# ----------------------------------------------------------------- a mirror means no network
+
+
+def test_mirror_without_a_file_is_refused_without_the_network(data_root, mirror, tmp_path, no_network):
+    copy = _mirror_without(mirror, tmp_path / "mirror", "weights/FaceBoxesProd.pth")
+    with pytest.raises(SynergyError) as exc:
+        assets.fetch(assets.DEFAULT_GROUPS, mirror=copy, log=lambda _: None)
+    message = str(exc.value)
+    assert "\n" not in message
+    assert "FaceBoxes/weights/FaceBoxesProd.pth" in message and str(copy) in message
+    assert no_network == [], "a mirror that lacks a file must not send the fetcher to the network"
+    assert not (data_root / "FaceBoxes" / "weights" / "FaceBoxesProd.pth").exists()
+
+
+def test_mirror_without_a_derived_file_or_its_source_is_refused(data_root, tmp_path, no_network):
+    empty = tmp_path / "empty_mirror"
+    empty.mkdir()
+    derived = next(a for a in assets.load_manifest() if a.path == "3dmm_data/BFM_UV.npy")
+    with pytest.raises(SynergyError, match="BFM_UV.npy is missing from the asset mirror") as exc:
+        assets.fetch(["core"], mirror=empty, manifest=[derived], log=lambda _: None)
+    assert "BFM_UV.mat" in str(exc.value)
+    assert no_network == []
+
+
+def test_extra_assets_missing_from_the_mirror_are_skipped(data_root, tmp_path, no_network):
+    empty = tmp_path / "empty_mirror"
+    empty.mkdir()
+    extra = [a for a in assets.load_manifest() if a.group == "extra"]
+    assert extra
+    done = assets.fetch(["extra"], mirror=empty, manifest=extra, log=lambda _: None)
+    assert set(done.values()) == {"skipped (not in mirror)"}
+    assert no_network == []
+
+
+def test_fetch_assets_with_a_file_missing_from_the_mirror_fails_with_one_line(mirror, tmp_path):
+    """What `.ci/run` does (set-up with the shared mirror), with one mirror file removed."""
+    copy = _mirror_without(mirror, tmp_path / "mirror", "images/sample_2.jpg")
+    env = {k: v for k, v in os.environ.items() if k != "SYNERGYNET_MIRROR"}
+    env.update(SYNERGYNET_HOME=str(tmp_path / "root"),
+               # anything that would still go out fails at once on a closed local port
+               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", no_proxy="127.0.0.1,localhost")
+    result = subprocess.run([sys.executable, str(assets.REPO_ROOT / "fetch_assets.py"), "--mirror", str(copy)],
+                            cwd=assets.REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "img/sample_2.jpg" in lines[0] and "images/sample_2.jpg" in lines[0] and str(copy) in lines[0]
+
+
+# ----------------------------------------------------------------- archives
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def test_extract_zip_places_members(tmp_path):
+    root = tmp_path / "root"
+    written = assets._extract_zip(_zip_bytes({"aflw2000_data/a.txt": b"a", "aflw2000_data/sub/b.txt": b"b",
+                                              "__MACOSX/aflw2000_data/._a.txt": b"junk"}), root)
+    assert sorted(p.relative_to(root).as_posix() for p in written) == ["aflw2000_data/a.txt",
+                                                                        "aflw2000_data/sub/b.txt"]
+    assert (root / "aflw2000_data" / "sub" / "b.txt").read_bytes() == b"b"
+    assert _files(root) == {"aflw2000_data", "aflw2000_data/a.txt", "aflw2000_data/sub", "aflw2000_data/sub/b.txt"}
+
+
+@pytest.mark.parametrize("evil", ["../evil", "aflw2000_data/../../evil", "/tmp/evil"])
+def test_extract_zip_refuses_paths_outside_and_writes_nothing(tmp_path, evil):
+    root = tmp_path / "root"
+    root.mkdir()
+    archive = _zip_bytes({"aflw2000_data/good.txt": b"good", evil: b"evil"})  # a good member first
+    with pytest.raises(SynergyError, match="points outside"):
+        assets._extract_zip(archive, root)
+    assert _files(root) == set()
+    assert not (tmp_path / "evil").exists()
+
+
+def test_extract_zip_refuses_links(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        link = zipfile.ZipInfo("aflw2000_data/link")
+        link.external_attr = (0o120777 << 16)  # a symbolic link, as `zip --symlinks` stores it
+        archive.writestr(link, "/etc/passwd")
+    with pytest.raises(SynergyError, match="is a link"):
+        assets._extract_zip(buffer.getvalue(), root)
+    assert _files(root) == set()
+
+
+def test_extract_zip_damaged_member_writes_nothing(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    data = bytearray(_zip_bytes({"a.txt": b"first", "b.txt": b"second member"}))
+    at = bytes(data).index(b"second member")
+    data[at] ^= 0xFF  # stored (not deflated) by writestr's default: the CRC check catches it
+    with pytest.raises(SynergyError, match="not an intact zip"):
+        assets._extract_zip(bytes(data), root)
+    assert _files(root) == set()
+    with pytest.raises(SynergyError, match="not an intact zip"):
+        assets._extract_zip(b"<html>quota</html>", root)
+
+
+# ----------------------------------------------------------------- Google Drive pages
+
+
+def test_drive_pages_are_told_from_files():
+    assert assets.is_html(b"<!DOCTYPE html><html>", "application/octet-stream")
+    assert assets.is_html(b"\n  <html><head>", "")
+    assert assets.is_html(b"anything", "text/html; charset=utf-8")
+    assert not assets.is_html(b"PK\x03\x04checkpoint", "application/octet-stream")
+    assert not assets.is_html(b"\x80\x02\x8a\x0a", "")
+
+
+@pytest.mark.parametrize("page, expected", [
+    ("<html><p>Too many users have viewed or downloaded this file recently.</p></html>", "download-quota page"),
+    ("<html><p>Google Drive can't scan this file for viruses.</p></html>", "virus-scan warning page"),
+    ('<html><a href="https://accounts.google.com/ServiceLogin">Sign in</a></html>', "sign-in page"),
+    ("<html><head><title>Error 500 (Server Error)!!1</title></head></html>", "'Error 500 (Server Error)!!1'"),
+    ("", "an empty answer"),
+])
+def test_drive_pages_are_described(page, expected):
+    assert expected in assets.describe_drive_page(page)
+
+
+def test_drive_download_form_is_followed_only_for_this_file_on_this_host():
+    form = ('<form id="download-form" action="https://drive.usercontent.google.com/download" method="get">'
+            '<input type="hidden" name="id" value="ABC"><input type="hidden" name="export" value="download">'
+            '<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="u-1"></form>')
+    page_url = "https://drive.usercontent.google.com/download?id=ABC&export=download&confirm=t"
+    assert assets.drive_download_form(form, page_url, "ABC") == (
+        "https://drive.usercontent.google.com/download?id=ABC&export=download&confirm=t&uuid=u-1")
+    assert assets.drive_download_form(form, page_url, "OTHER") is None  # another file
+    assert assets.drive_download_form(form, "https://elsewhere.example/x", "ABC") is None  # another host
+    assert assets.drive_download_form(form.replace('method="get"', 'method="post"'), page_url, "ABC") is None
+    assert assets.drive_download_form("<html>no form</html>", page_url, "ABC") is None
+
+
+def test_drive_url_can_be_pointed_elsewhere(monkeypatch):
+    monkeypatch.delenv(assets.DRIVE_URL_ENV, raising=False)
+    assert assets.drive_download_url("X").startswith("https://drive.usercontent.google.com/download?id=X&")
+    monkeypatch.setenv(assets.DRIVE_URL_ENV, "http://127.0.0.1:1/download")
+    assert assets.drive_download_url("X") == "http://127.0.0.1:1/download?id=X&export=download&confirm=t"
+    assert assets.drive_view_url("X") == "https://drive.google.com/file/d/X/view"
 
 
 def test_missing_asset_names_the_fetch_command(data_root):
