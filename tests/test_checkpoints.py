@@ -84,8 +84,10 @@ def test_pickle_with_code_is_refused_and_not_run(tmp_path, monkeypatch):
 def test_empty_and_garbage_files_are_refused(tmp_path, content):
     path = tmp_path / "weights.pth"
     path.write_bytes(content)
-    with pytest.raises(SynergyError):
+    with pytest.raises(SynergyError) as exc:
         load_checkpoint(path)
+    if content:  # not "refusing to run code", which would point users at unsafe loading
+        assert "is not a checkpoint (neither a torch zip archive nor a pickle)" in _single_line(exc)
 
 
 def test_missing_file_is_refused(tmp_path):

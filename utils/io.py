@@ -75,6 +75,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise SynergyError(f"weights file {path} not found")
     if path.stat().st_size == 0:
         raise SynergyError(f"weights file {path} is empty")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    # torch writes a zip archive (PK) or, before 1.6, a pickle (protocol byte 0x80): anything
+    # else is not a checkpoint, and saying "refusing to run code" about it would mislead
+    if head != b"PK" and head[:1] != b"\x80":
+        raise SynergyError(f"{path} is not a checkpoint (neither a torch zip archive nor a pickle)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
