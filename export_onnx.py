@@ -12,8 +12,18 @@ box offsets and class probabilities. Both are checked against PyTorch (1e-4) on 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from utils.errors import run_cli
+from utils.errors import SynergyError, run_cli
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output the export could not be written to, before the seconds it takes."""
+    if path.is_dir():
+        raise SynergyError(f"{path} is a folder; give the .onnx file to write")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise SynergyError(f"cannot write {path}: {parent} is not a folder")
 
 
 def main() -> int:
@@ -23,6 +33,7 @@ def main() -> int:
     parser.add_argument("--detector", action="store_true", help="export FaceBoxes instead of a regressor")
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     args = parser.parse_args()
+    check_output(Path(args.output))
 
     from utils import onnx_backend
 
@@ -36,8 +47,11 @@ def main() -> int:
 
         model, info = SynergyNet.from_checkpoint(resolve_weights(args.weights), arch=args.arch)
         path = onnx_backend.export_regressor(model.I2P.backbone, args.output)
+        # 3DDFA_V2 checkpoints hold no whitening: theirs comes from a file beside them
+        whitening = ("the checkpoint's param_mean/param_std" if info.kind == "synergynet"
+                     else "the mean/std of param_mean_std_62d_120x120.pkl")
         print(f"{info.kind} checkpoint ({info.arch}, crop policy {info.crop_policy}); "
-              "de-whiten its outputs with the checkpoint's param_mean/param_std")
+              f"de-whiten its outputs with {whitening}")
     print(f"wrote {path}")
     return 0
 

@@ -53,9 +53,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def output_names(files: list[Path]) -> dict[Path, str]:
-    """`<name>` of each image: its stem, or its whole file name where stems collide."""
-    stems = Counter(f.stem for f in files)  # a count, not list.count: folders can hold many images
-    return {f: (f.stem if stems[f.stem] == 1 else f.name.replace(".", "_")) for f in files}
+    """`<name>` of each image: its stem, or its whole file name (dots as `_`) where stems
+    collide; a name still taken gets `_2`, `_3`, ... so no image overwrites another's outputs."""
+    # Compared case-folded: on a case-insensitive disk `A.json` and `a.json` are one file.
+    # A count, not list.count: folders can hold many images.
+    stems = Counter(f.stem.casefold() for f in files)
+    names: dict[Path, str] = {}
+    taken: set[str] = set()
+    for f in files:
+        base = f.stem if stems[f.stem.casefold()] == 1 else f.name.replace(".", "_")
+        name, n = base, 1
+        while name.casefold() in taken:  # e.g. `a.jpg` -> `a_jpg` beside a file named `a_jpg.png`
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name.casefold())
+        names[f] = name
+    return names
 
 
 def main() -> int:
