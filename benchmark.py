@@ -2,6 +2,7 @@
 AFLW (21-point NME, 3DDFA's protocol) with `--aflw`.
 
     python benchmark.py -w pretrained/best.pth.tar [-a mobilenet_v2] [--device auto|cpu|cuda]
+                        [--backend auto|torch|onnx]
                         [--batch-size 128] [--data aflw2000_data] [--list FILE] [--out results]
 
 Writes the first 50 crops with their landmarks, `metrics.json` and `per_image.csv` to
@@ -29,7 +30,7 @@ from utils.evaluation import (VISUALISED_IMAGES, BenchmarkResult, evaluate_aflw,
                               nme_stats, paint_landmarks, predict_params, read_list, select_images)
 
 if TYPE_CHECKING:  # torch is imported only when a benchmark runs
-    from utils.pipeline import Regressor
+    from synergy3DMM.pipeline import Regressor
 
 
 def parse_pose(param: np.ndarray) -> tuple[np.ndarray, list[float]]:
@@ -121,13 +122,16 @@ def check_options(args: argparse.Namespace) -> None:
 
 
 def load_regressor(args: argparse.Namespace) -> Regressor:
-    from utils.pipeline import Regressor
+    from synergy3DMM.pipeline import Regressor
+    from utils.device import resolve_backend
 
+    backend, device = resolve_backend(args.backend, args.device)
     try:
-        return Regressor(args.weights, args.arch, args.device, "onnx" if args.onnx else "torch")
+        return Regressor(args.weights, args.arch, backend, device, log=lambda note: print(note, file=sys.stderr))
     except ModuleNotFoundError as exc:
-        if args.onnx and "onnx" in (exc.name or ""):
-            raise SynergyError(f"--onnx needs ONNX Runtime support ({exc.name} is not installed)") from None
+        if backend == "onnx" and "onnx" in (exc.name or ""):
+            raise SynergyError(f"the ONNX Runtime backend needs {exc.name}, which is not installed",
+                               option="backend") from None
         raise
 
 
@@ -154,7 +158,7 @@ def write_outputs(out_dir: Path, result: BenchmarkResult, run_info: dict) -> Non
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from utils.device import DEVICE_CHOICES
+    from utils.device import BACKEND_CHOICES, DEVICE_CHOICES
 
     parser = argparse.ArgumentParser(description="SynergyNet benchmark on AFLW2000-3D (and AFLW with --aflw)")
     parser.add_argument("-w", "--weights", default=None,
@@ -168,7 +172,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="dataset folder (default aflw2000_data, or aflw_data with --aflw)")
     parser.add_argument("--list", default=None, help="file of crop names to evaluate (default: the full list)")
     parser.add_argument("--out", default="results", help="output folder (default results)")
-    parser.add_argument("--onnx", action="store_true", help="run the network with ONNX Runtime")
+    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+                        help="auto (default): ONNX Runtime on a CPU, PyTorch on a GPU")
+    parser.add_argument("--onnx", dest="backend", action="store_const", const="onnx", help="same as --backend onnx")
     parser.add_argument("--aflw", action="store_true", help="AFLW (21 points, 3DDFA protocol) instead of AFLW2000-3D")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -203,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
     whitening = regressor.whitening
     landmarks_crop = reconstruct_in_crop(params, whitening=whitening)[:, :2]
-    angles = geometry.parse_pose(whitening.dewhiten(params))[1]
+    angles = geometry.camera_pose(whitening.dewhiten(params))[1]
     if args.aflw:
         result = evaluate_aflw(landmarks_crop, angles, files, positions, ground_truth)
     else:
@@ -224,5 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+FLAGS = {"device": "--device", "backend": "--backend", "arch": "-a/--arch", "weights": "-w/--weights"}
+
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, FLAGS)

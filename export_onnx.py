@@ -7,11 +7,13 @@
 The regressor's graph maps (B, 3, 120, 120) crops, normalised as `(x - 127.5) / 128`, to
 the 62 whitened parameters; the detector's maps a mean-subtracted (1, 3, H, W) image to
 box offsets and class probabilities. Both are checked against PyTorch (1e-4) on export.
-`singleImage.py --onnx` and `benchmark.py --onnx` export and cache on their own.
+`singleImage.py` and `benchmark.py` export and cache on their own (ONNX Runtime is their
+default backend on a CPU).
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from utils.errors import SynergyError, run_cli
@@ -28,25 +30,26 @@ def check_output(path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-w", "--weights", help="checkpoint to export (default: as singleImage.py)")
+    parser.add_argument("-w", "--weights", help="checkpoint to export (default: as singleImage.py; with --detector, "
+                                                "the FaceBoxes weights)")
     parser.add_argument("-a", "--arch", default=None, help="backbone of the checkpoint (default: from its keys)")
     parser.add_argument("--detector", action="store_true", help="export FaceBoxes instead of a regressor")
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     args = parser.parse_args()
     check_output(Path(args.output))
 
-    from utils import onnx_backend
-
     if args.detector:
-        from FaceBoxes import FaceBoxes
+        from FaceBoxes.FaceBoxes import WEIGHTS, FaceBoxes
+        from utils import assets
 
-        path = onnx_backend.export_detector(FaceBoxes().net, args.output)
+        weights = args.weights or assets.require(WEIGHTS, "FaceBoxes weights")
+        path = FaceBoxes.build_net(weights).export_onnx(args.output)
     else:
         from model_building import SynergyNet
-        from utils.pipeline import resolve_weights
+        from synergy3DMM.pipeline import resolve_weights
 
-        model, info = SynergyNet.from_checkpoint(resolve_weights(args.weights), arch=args.arch)
-        path = onnx_backend.export_regressor(model.I2P.backbone, args.output)
+        model, info = SynergyNet.from_checkpoint(resolve_weights(args.weights, log=lambda note: print(note, file=sys.stderr)), arch=args.arch)
+        path = model.export_onnx(args.output)
         # 3DDFA_V2 checkpoints hold no whitening: theirs comes from a file beside them
         whitening = ("the checkpoint's param_mean/param_std" if info.kind == "synergynet"
                      else "the mean/std of param_mean_std_62d_120x120.pkl")
@@ -57,4 +60,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, {"arch": "-a/--arch", "weights": "-w/--weights"})

@@ -32,11 +32,9 @@ def check_synergynet_checkpoint(path: str | os.PathLike) -> None:
     Other errors (the 3DMM data the model needs is missing, say) are not about the file
     and pass unchanged.
     """
-    from utils.io import load_checkpoint
-
     model = _mobilenet_v2()  # built first, so that its own errors are not blamed on the file
     try:
-        model.load_weights(load_checkpoint(Path(path)))
+        model.load_weights(Path(path))  # read weights-only, loaded strictly (utils.checkpoints)
     except SynergyError as exc:
         raise assets.CheckFailed(f"not a SynergyNet MobileNetV2 checkpoint: {exc}") from None
 

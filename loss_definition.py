@@ -6,6 +6,8 @@ import math
 import torch
 from torch import nn
 
+from utils.param_layout import NUM_EXPRESSION, NUM_SHAPE, POSE, SHAPE_AND_EXPRESSION
+
 
 class WingLoss(nn.Module):
     """Wing loss (Feng et al. 2018) averaged over every coordinate of (B, 3, N) landmarks:
@@ -38,9 +40,11 @@ class ParamLoss(nn.Module):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor, mode: str = "normal") -> torch.Tensor:
         if mode == "normal":
-            pose = (input[:, :12] - target[:, :12]).pow(2).mean(1)
-            rest = (input[:, 12:] - target[:, 12:]).pow(2).mean(1)
+            pose = (input[:, POSE] - target[:, POSE]).pow(2).mean(1)
+            rest = (input[:, SHAPE_AND_EXPRESSION] - target[:, SHAPE_AND_EXPRESSION]).pow(2).mean(1)
             return torch.sqrt(pose + rest)
         if mode == "only_3dmm":
-            return torch.sqrt((input[:, :50] - target[:, 12:62]).pow(2).mean(1))
+            # the original's slice (sic, upstream issue 18): the first 50 entries of `input`
+            # against the target's shape and expression
+            return torch.sqrt((input[:, :NUM_SHAPE + NUM_EXPRESSION] - target[:, SHAPE_AND_EXPRESSION]).pow(2).mean(1))
         raise ValueError(f"ParamLoss mode must be one of {self.MODES}, got {mode!r}")

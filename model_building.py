@@ -8,7 +8,7 @@ used in training, and checkpoint loading that refuses what does not fit.
 
 `SynergyNet.from_checkpoint(path)` also recognises 3DDFA_V2 checkpoints (MobileNetV1
 family): it returns the model together with how its inputs must be cropped and its
-outputs de-whitened (`CheckpointInfo`).
+outputs de-whitened (`utils.checkpoints.CheckpointInfo`).
 """
 from __future__ import annotations
 
@@ -22,18 +22,12 @@ import torch
 from torch import nn
 
 from backbone_nets import build_backbone
-from backbone_nets.mobilenetv1_backbone import from_3ddfa_v2_state_dict
 from backbone_nets.pointnet_backbone import MLP_for, MLP_rev
 from loss_definition import ParamLoss, WingLoss
-from utils import geometry
+from utils import checkpoints, geometry
 from utils.errors import SynergyError
-from utils.io import load_checkpoint, strip_module_prefix
-from utils.params import (N_LANDMARKS, STD_SIZE, WHITENING_3DDFA_V2, CheckpointInfo, Morphable3DMM, Whitening,
-                          load_3dmm, whitening_3ddfa_v2_path)
-
-MORPHABLE_BUFFERS = ("param_mean", "param_std", "w_shp", "u", "w_exp", "u_base", "w_shp_base", "w_exp_base")
-NETWORK_PREFIXES = ("I2P.", "forwardDirection.", "reverseDirection.")
-REFINER_PREFIXES = ("forwardDirection.", "reverseDirection.")
+from utils.param_layout import EXPRESSION, NUM_PARAMS, SHAPE, STD_SIZE, dewhiten
+from utils.params import N_LANDMARKS, Morphable3DMM, load_3dmm
 
 # Loss weights of the original training forward.
 WEIGHT_LMK = 0.05
@@ -80,7 +74,7 @@ class SynergyNet(nn.Module):
 
         morph = morphable if morphable is not None else load_3dmm()
         self._morphable = morph
-        for name in MORPHABLE_BUFFERS:
+        for name in checkpoints.MORPHABLE_BUFFERS:
             self.register_buffer(name, torch.from_numpy(np.array(getattr(morph, name), dtype=np.float32)))
         self.keypoints = torch.from_numpy(morph.keypoints)
 
@@ -99,10 +93,10 @@ class SynergyNet(nn.Module):
                               transform: bool = True, lmk_pts: int = N_LANDMARKS) -> torch.Tensor:
         """(B, 62) parameters -> (B, 3, 68) landmarks, or (B, 3, 53215) vertices if `dense`,
         in the crop space (y flipped into image orientation when `transform`)."""
-        if param.shape[1] != 62:
+        if param.shape[1] != NUM_PARAMS:
             raise RuntimeError("length of params mismatch")
         if whitening:
-            param = geometry.dewhiten(param, self.param_mean, self.param_std)
+            param = dewhiten(param, self.param_mean, self.param_std)
         if dense:
             return geometry.reconstruct(param, self.u, self.w_shp, self.w_exp, transform, STD_SIZE)
         if self.u_base.shape[0] != 3 * lmk_pts:
@@ -120,7 +114,7 @@ class SynergyNet(nn.Module):
             "loss_LMK_f0": WEIGHT_LMK * self.LMKLoss_3D(lmk, lmk_target, kp=True),
             "loss_Param_In": WEIGHT_PARAM * self.ParamLoss(params, target),
         }
-        residual = self.forwardDirection(lmk, pooled, params[:, 12:52], params[:, 52:62])
+        residual = self.forwardDirection(lmk, pooled, params[:, SHAPE], params[:, EXPRESSION])
         lmk_refined = lmk + REFINER_STEP * residual
         loss["loss_LMK_pointNet"] = WEIGHT_LMK * self.LMKLoss_3D(lmk_refined, lmk_target, kp=True)
         params_from_lmk = self.reverseDirection(lmk_refined)
@@ -151,91 +145,42 @@ class SynergyNet(nn.Module):
         Returns the names of the buffers kept from `3dmm_data/`.
         """
         label = str(source) if not isinstance(source, Mapping) else "state dict"
-        state = load_checkpoint(source) if not isinstance(source, Mapping) else dict(source)
-        state = strip_module_prefix(state)
-        own = self.state_dict()
-        missing = [k for k in own if k not in state and k not in MORPHABLE_BUFFERS
-                   and (require_refiner or not k.startswith(REFINER_PREFIXES))]
-        unexpected = [k for k in state if k not in own]
-        wrong_shape = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-                       for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
-        if missing or unexpected or wrong_shape:
-            raise SynergyError(f"{label} does not fit SynergyNet(arch='{self.arch}'): "
-                               + _describe_mismatch(missing, unexpected, wrong_shape))
-        self.load_state_dict(state, strict=False)
-        return [k for k in MORPHABLE_BUFFERS if k not in state]
+        state = checkpoints.load_checkpoint(source) if not isinstance(source, Mapping) else source
+        optional_prefixes = () if require_refiner else checkpoints.REFINER_PREFIXES
+        lacked = checkpoints.load_strict(self, checkpoints.strip_module_prefix(state), label,
+                                         optional=checkpoints.MORPHABLE_BUFFERS, optional_prefixes=optional_prefixes)
+        return [k for k in checkpoints.MORPHABLE_BUFFERS if k in lacked]
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, arch: str | None = None,
-                        device: str | torch.device = "cpu") -> tuple["SynergyNet", CheckpointInfo]:
+                        device: str | torch.device = "cpu") -> tuple["SynergyNet", checkpoints.CheckpointInfo]:
         """A model in eval mode with the weights of a SynergyNet or 3DDFA_V2 checkpoint,
-        and the checkpoint's crop policy and whitening."""
-        path = Path(path)
-        state = strip_module_prefix(load_checkpoint(path))
-        kind = checkpoint_kind(state)
-        if kind == "3ddfa_v2":
-            state = {"I2P.backbone." + k: v for k, v in from_3ddfa_v2_state_dict(state).items()}
-        guessed = guess_arch(state)
-        arch = arch or guessed
-        if arch is None:
-            raise SynergyError(f"cannot tell the architecture of {path}; give it with -a/--arch")
-        model = cls(arch=arch)
-        if kind == "3ddfa_v2":
-            whitening = Whitening.from_pickle(_whitening_3ddfa_v2(path), "mean", "std")
-            state["param_mean"] = torch.from_numpy(whitening.mean)
-            state["param_std"] = torch.from_numpy(whitening.std)
-            model.load_weights(state, require_refiner=False)
-            info = CheckpointInfo(path, kind, arch, "3ddfa_v2", whitening)
-        else:
-            model.load_weights(state)
-            whitening = Whitening(model.param_mean.numpy().copy(), model.param_std.numpy().copy())
-            info = CheckpointInfo(path, kind, arch, "synergynet", whitening)
+        and the checkpoint's crop policy and whitening (`utils.checkpoints`)."""
+        state, info = checkpoints.read_regressor_checkpoint(path, arch)
+        model = cls(arch=info.arch)
+        model.load_weights(state, require_refiner=info.kind == "synergynet")
         return model.to(device).eval(), info
 
+    # ------------------------------------------------------------------ ONNX
 
-# ---------------------------------------------------------------------- checkpoint helpers
+    def export_onnx(self, path: str | os.PathLike) -> Path:
+        """The regressor as ONNX: (B, 3, 120, 120) normalised crops -> whitened parameters
+        (B, 62), as `forward_test` gives them; checked against PyTorch."""
+        from utils.onnx_export import export_checked
 
-
-def checkpoint_kind(state: Mapping[str, torch.Tensor]) -> str:
-    """'synergynet' or '3ddfa_v2' from the keys; `SynergyError` for anything else."""
-    if any(k.startswith(NETWORK_PREFIXES) for k in state):
-        return "synergynet"
-    if "fc_param.weight" in state and "conv1.weight" in state:
-        return "3ddfa_v2"
-    sample = ", ".join(list(state)[:3])
-    raise SynergyError(f"not a SynergyNet or 3DDFA_V2 checkpoint (keys like {sample})")
-
-
-def guess_arch(state: Mapping[str, torch.Tensor]) -> str | None:
-    """The backbone of a SynergyNet-named state dict, where its keys tell (MobileNets)."""
-    if "I2P.backbone.features.18.0.weight" in state:
-        return "mobilenet_v2"
-    conv1 = state.get("I2P.backbone.conv1.weight")
-    if conv1 is not None and any(k.startswith("I2P.backbone.dw6.") for k in state):
-        widths = {64: "mobilenet_2", 32: "mobilenet_1", 24: "mobilenet_075", 16: "mobilenet_05", 8: "mobilenet_025"}
-        return widths.get(int(conv1.shape[0]))
-    return None
+        generator = torch.Generator().manual_seed(0)
+        crops = [torch.randn(2, 3, self.img_size, self.img_size, generator=generator),
+                 torch.randn(1, 3, self.img_size, self.img_size, generator=generator)]
+        return export_checked(_ParamsOnly(self.I2P.backbone), path, crops, ["params"],
+                              {"input": {0: "batch"}, "params": {0: "batch"}})
 
 
-def _whitening_3ddfa_v2(checkpoint: Path) -> Path:
-    """3DDFA_V2's parameter whitening (see `whitening_3ddfa_v2_path`); it must exist."""
-    path = whitening_3ddfa_v2_path(checkpoint)
-    if path.is_file():
-        return path
-    from utils import assets
+class _ParamsOnly(nn.Module):
+    """A backbone's `(params, pooled)` -> `params`: all inference needs."""
 
-    return assets.require(f"pretrained/3ddfa_v2/{WHITENING_3DDFA_V2}", "3DDFA_V2 whitening")
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
 
-
-def _describe_mismatch(missing: list[str], unexpected: list[str], wrong_shape: list[str]) -> str:
-    def some(items: list[str]) -> str:
-        return ", ".join(items[:3]) + (f", ... ({len(items)} in all)" if len(items) > 3 else "")
-
-    parts = []
-    if missing:
-        parts.append(f"missing {some(missing)}")
-    if unexpected:
-        parts.append(f"unexpected {some(unexpected)}")
-    if wrong_shape:
-        parts.append(f"other shapes {some(wrong_shape)}")
-    return "; ".join(parts)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)[0]

@@ -2,8 +2,9 @@
 
 A call is three steps: `preprocess` (image -> NCHW float32 array and its scale),
 `run_network` (-> box offsets and class scores as numpy arrays) and `postprocess` (->
-detections in image pixels). The network runs on PyTorch or, with `backend="onnx"`, on
-ONNX Runtime; the ONNX path does not import torch at all (a cached export is used).
+detections in image pixels). The network runs on PyTorch, or on whatever `runner` the
+caller gives (the application passes an ONNX Runtime session, and then torch is never
+imported).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import cv2
 import numpy as np
 
 from utils import assets
-from utils.io import load_checkpoint, strip_module_prefix, to_bgr8
+from utils.checkpoints import load_checkpoint, load_strict, strip_module_prefix
+from utils.io import to_bgr8
 
 from .utils.box_utils import decode
 from .utils.config import (CONFIDENCE_THRESHOLD, KEEP_TOP_K, MAX_HEIGHT, MAX_WIDTH, MEAN_BGR, NMS_THRESHOLD,
@@ -64,26 +66,21 @@ class FaceBoxes:
     """Face detector with the weights `FaceBoxes/weights/FaceBoxesProd.pth`.
 
     `device`: where the network runs ('cpu', 'cuda', a torch.device). `timer_flag`: print
-    the time of the network and of the rest for every call, as the original does. `log`
-    receives the one-time note that the ONNX export is being made.
+    the time of the network and of the rest for every call, as the original does.
+    `runner`: what runs the network, `(1, 3, H, W) float32 -> (loc, conf)` (e.g. an ONNX
+    Runtime session made by the application); by default the PyTorch network itself.
     """
 
-    def __init__(self, device="cpu", timer_flag: bool = False,
-                 weights: str | os.PathLike | None = None, backend: str = "torch",
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, device="cpu", timer_flag: bool = False, weights: str | os.PathLike | None = None,
+                 runner: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None) -> None:
         self.device = str(device)
         self.timer_flag = timer_flag
         self.weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "FaceBoxes weights")
         self.net = None
-        self._session = None
-        if backend == "onnx":
-            from utils.onnx_backend import detector_session
-
-            self._session = detector_session(self.weights, self.device, log or (lambda _: None))
-        elif backend == "torch":
+        if runner is None:
             self.net = self.build_net(self.weights, self.device)
-        else:
-            raise ValueError(f"unknown backend {backend!r}")
+            runner = self._run_torch
+        self.runner = runner
 
     @staticmethod
     def build_net(weights: str | os.PathLike, device="cpu"):
@@ -94,7 +91,7 @@ class FaceBoxes:
 
         net = FaceBoxesNet(phase="test", num_classes=2)
         # strict: a wrong or partial checkpoint is an error, not a silently random detector
-        net.load_state_dict(strip_module_prefix(load_checkpoint(weights)), strict=True)
+        load_strict(net, strip_module_prefix(load_checkpoint(weights)), str(weights))
         net.requires_grad_(False)
         if torch.device(device).type == "cpu":
             # oneDNN convolutions run ~25% faster on NHWC weights; the input stays NCHW
@@ -122,8 +119,9 @@ class FaceBoxes:
 
     def run_network(self, net_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(1, 3, h, w) input -> box offsets (1, N, 4) and class probabilities (1, N, 2)."""
-        if self._session is not None:
-            return self._session(net_input)
+        return self.runner(net_input)
+
+    def _run_torch(self, net_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         with torch.inference_mode():

@@ -13,11 +13,7 @@ import math
 import torch
 from torch import nn
 
-NUM_POSE = 12
-NUM_SHAPE = 40
-NUM_EXPRESSION = 10
-NUM_TEXTURE = 40  # a texture head the original defines but never trains
-NUM_PARAMS = NUM_POSE + NUM_SHAPE + NUM_EXPRESSION  # 62
+from utils.param_layout import NUM_EXPRESSION, NUM_POSE, NUM_SHAPE, NUM_TEXTURE
 
 
 def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:

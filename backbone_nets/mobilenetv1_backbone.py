@@ -3,19 +3,18 @@
 Layer names (`conv1`, `bn1`, `dw2_1` ... `dw5_6`, `dw6`, `fc`) are those of 3DDFA's
 and 3DDFA_V2's MobileNetV1, so their checkpoints load with strict key checks once
 `module.` is stripped and 3DDFA_V2's `fc_param` is renamed `fc` (see
-`from_3ddfa_v2_state_dict`). The widths are `int(c * widen_factor)`.
+`utils.checkpoints.from_3ddfa_v2_state_dict`). The widths are `int(c * widen_factor)`.
 
 Unlike the original, `forward` returns `(params, pooled)` like every other backbone:
 the model needs the pooled feature for its landmark refiner.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 from torch import nn
 
-from backbone_nets.common import NUM_PARAMS, init_fan_out_
+from backbone_nets.common import init_fan_out_
+from utils.param_layout import NUM_PARAMS
 
 __all__ = [
     "MobileNet",
@@ -25,7 +24,6 @@ __all__ = [
     "mobilenet_075",
     "mobilenet_05",
     "mobilenet_025",
-    "from_3ddfa_v2_state_dict",
 ]
 
 
@@ -118,22 +116,3 @@ def mobilenet_05(num_classes: int = NUM_PARAMS, input_channel: int = 3) -> Mobil
 
 def mobilenet_025(num_classes: int = NUM_PARAMS, input_channel: int = 3) -> MobileNet:
     return MobileNet(widen_factor=0.25, num_classes=num_classes, input_channel=input_channel)
-
-
-def from_3ddfa_v2_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map a 3DDFA_V2 MobileNetV1 checkpoint's keys onto `MobileNet`'s.
-
-    Strips the `module.` prefix (DataParallel), renames `fc_param.*` (the 62 parameters)
-    to `fc.*` as 3DDFA_V2's own loader does, and drops `fc_lm.*` (a 136-value landmark
-    head its training used and its inference never reads). The result loads with
-    `strict=True`.
-    """
-    mapped = {}
-    for key, value in state_dict.items():
-        key = key.removeprefix("module.")
-        if key.startswith("fc_lm."):
-            continue
-        if key.startswith("fc_param."):
-            key = "fc." + key.removeprefix("fc_param.")
-        mapped[key] = value
-    return mapped

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from backbone_nets.common import NUM_EXPRESSION, NUM_POSE, NUM_SHAPE, make_divisible, refuse_pretrained
+from backbone_nets.common import make_divisible, refuse_pretrained
+from utils.param_layout import NUM_EXPRESSION, NUM_POSE, NUM_SHAPE
 
 __all__ = ["MobileNetV2", "mobilenet_v2"]
 

@@ -79,7 +79,7 @@ def regress_one(model: torch.nn.Module, crop: np.ndarray) -> np.ndarray:
 def single_image_flow(net, model, img: np.ndarray, out_dir: Path, name: str, triangles: np.ndarray,
                       render_pipeline, timings: dict | None = None) -> int:
     """singleImage.py's loop body for one photo, writing its three outputs."""
-    from utils.pipeline import StageClock
+    from synergy3DMM.pipeline import StageClock
 
     lap = StageClock(timings).lap
     rects = detect(net, img)

@@ -172,7 +172,7 @@ def regressor_model():
 def bench_network(repeats: int, report: dict) -> None:
     import torch
 
-    from utils.onnx_backend import regressor_session
+    from synergy3DMM.runners import onnx_regressor
 
     model, weights = regressor_model()
     backbone = model.I2P.backbone
@@ -181,7 +181,7 @@ def bench_network(repeats: int, report: dict) -> None:
             weights = Path(tmp) / "random.pth.tar"
             torch.save({"state_dict": model.state_dict()}, weights)
         # the network alone: worker threads may spin between operators (see make_session)
-        onnx_run, _ = regressor_session(weights, spinning=True)
+        onnx_run, _ = onnx_regressor(weights, spinning=True)
     flops = count_flops(backbone, torch.randn(2, 3, 120, 120))
     report["network"] = {"weights": str(weights) if weights else "random", "gflop_per_image": round(flops / 1e9, 4)}
     rng = np.random.default_rng(0)
@@ -214,9 +214,10 @@ def bench_detector(repeats: int, report: dict) -> None:
     from FaceBoxes import FaceBoxes
 
     from bench import original_way
+    from synergy3DMM import runners
     from utils.io import read_image
 
-    ours = FaceBoxes(backend="onnx")
+    ours = runners.detector(None, "onnx", "cpu")
     original_net = FaceBoxes.build_net(ours.weights).to(memory_format=torch.contiguous_format)
     for label, path in (("two_faces_720p", TWO_FACES), ("emma_4k", FOUR_K)):
         image = read_image(REPO / path)
@@ -228,8 +229,8 @@ def one_face(image_size=(1280, 720)):
     """A real dense face (from the 3DDFA_V2 regressor on the two-face photo) on a 1280x720 image."""
     import cv2
 
+    from synergy3DMM.pipeline import FacePipeline
     from utils.io import read_image
-    from utils.pipeline import FacePipeline
 
     image = cv2.resize(read_image(REPO / TWO_FACES), image_size, interpolation=cv2.INTER_AREA)
     pipeline = FacePipeline(device="cpu", log=lambda _: None)
@@ -240,9 +241,9 @@ def one_face(image_size=(1280, 720)):
 def bench_reconstruction_and_render(repeats: int, report: dict) -> None:
     from Sim3DR import RenderPipeline
     from Sim3DR.numpy_reference import render_numpy_lighting
+    from synergy3DMM.render import cfg
     from utils.inference import predict_denseVert, reconstruct_in_image
     from utils.params import load_3dmm
-    from utils.render import cfg
 
     image, face, pipeline = one_face()
     whitening = pipeline.regressor.whitening
@@ -276,9 +277,9 @@ def flow_runner(way: str, out_dir: Path):
         from model_building import SynergyNet
 
         from bench import original_way
+        from synergy3DMM.pipeline import resolve_weights
+        from synergy3DMM.render import cfg
         from utils.params import load_3dmm
-        from utils.pipeline import resolve_weights
-        from utils.render import cfg
 
         net = FaceBoxes.build_net(FaceBoxes().weights).to(memory_format=torch.contiguous_format)
         model, _ = SynergyNet.from_checkpoint(resolve_weights(mobilenet_v2_weights(), log=lambda _: None))
@@ -290,16 +291,17 @@ def flow_runner(way: str, out_dir: Path):
                                                    timings)
         return run
 
-    from utils.outputs import save_image_outputs
-    from utils.pipeline import FacePipeline
+    from synergy3DMM.outputs import ImageResult, make_outputs, save_image_outputs
+    from synergy3DMM.pipeline import FacePipeline
 
-    pipeline = FacePipeline(mobilenet_v2_weights(), device="cpu", backend="onnx", log=lambda _: None)
+    pipeline = FacePipeline(mobilenet_v2_weights(), device="cpu", log=lambda _: None)  # auto: ONNX Runtime here
+    outputs = make_outputs()  # the default: the original's three pictures and the JSON
 
     def run(timings=None):
         image = read_image(image_path)
         faces = pipeline.analyse(image, timings=timings)
         start = time.perf_counter()
-        save_image_outputs(image, faces, image_path, "two_faces", out_dir)
+        save_image_outputs(ImageResult(image, faces, str(image_path), "two_faces"), outputs, out_dir)
         if timings is not None:
             timings["render, draw and write"] = timings.get("render, draw and write", 0.0) + time.perf_counter() - start
         return len(faces)

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from backbone_nets import BACKBONE_NAMES, build_backbone
-from backbone_nets.mobilenetv1_backbone import from_3ddfa_v2_state_dict, mobilenet_05
+from backbone_nets.mobilenetv1_backbone import mobilenet_05
 from backbone_nets.resnest_backbone import resnest50
 from backbone_nets.resnet_backbone import resnet50
 from conftest import require_asset
-from utils.io import load_checkpoint, read_image
+from utils.checkpoints import from_3ddfa_v2_state_dict, load_checkpoint
+from utils.io import read_image
 
 MB05_CHECKPOINT = "pretrained/3ddfa_v2/mb05_120x120.pth"
 

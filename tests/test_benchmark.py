@@ -414,8 +414,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 def full_run(mini_dataset, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     """The torch backend on the whole mini dataset, in batches of 3 with two loader processes."""
     out = tmp_path_factory.mktemp("full_run") / "results"
-    proc = run_benchmark("--data", str(mini_dataset["root"]), "--out", str(out), "--batch-size", "3",
-                         "--workers", "2")
+    proc = run_benchmark("--backend", "torch", "--data", str(mini_dataset["root"]), "--out", str(out),
+                         "--batch-size", "3", "--workers", "2")
     return proc, out
 
 

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from conftest import NET_ATOL, NET_RTOL, PX_ATOL
-from model_building import SynergyNet, checkpoint_kind, guess_arch
+from model_building import SynergyNet
 from utils import assets
 from utils.cropping import crop_faces, normalize_crops, roi_box_3ddfa_v2
 from utils.errors import SynergyError
 from utils.inference import reconstruct_in_image
-from utils.io import load_checkpoint, read_image
+from utils.checkpoints import checkpoint_kind, guess_arch, load_checkpoint
+from utils.io import read_image
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from FaceBoxes.utils import nms_wrapper
 from FaceBoxes.utils.nms.py_cpu_nms import py_cpu_nms
 from FaceBoxes.utils.prior_box import prior_boxes
 from utils import assets
-from utils.io import load_checkpoint
+from utils.checkpoints import load_checkpoint
 
 
 @pytest.fixture(scope="module")

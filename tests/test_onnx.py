@@ -10,7 +10,8 @@ import torch
 
 from conftest import NET_ATOL, NET_RTOL
 from model_building import SynergyNet
-from utils import assets, onnx_backend
+from synergy3DMM import runners
+from utils import assets
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +23,7 @@ def private_cache(tmp_path, monkeypatch):
 def test_regressor_onnx_matches_torch(weights, reference, ref_inputs):
     path = reference("checkpoint.pth.tar") if weights == "reference" else assets.require(weights)
     model, info = SynergyNet.from_checkpoint(path)
-    run, onnx_info = onnx_backend.regressor_session(path)
+    run, onnx_info = runners.onnx_regressor(path)
     assert (onnx_info.kind, onnx_info.arch, onnx_info.crop_policy) == (info.kind, info.arch, info.crop_policy)
     np.testing.assert_array_equal(onnx_info.whitening.mean, info.whitening.mean)
     batch = ref_inputs["imgs"]
@@ -30,7 +31,7 @@ def test_regressor_onnx_matches_torch(weights, reference, ref_inputs):
         expected = model.forward_test(torch.from_numpy(batch)).numpy()
     np.testing.assert_allclose(run(batch), expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(run(batch[:1]), expected[:1], atol=1e-4, rtol=0)  # dynamic batch
-    large = np.concatenate([batch] * 10)  # 40 crops: run in chunks of onnx_backend.REGRESSOR_CHUNK
+    large = np.concatenate([batch] * 10)  # 40 crops: run in chunks of runners.REGRESSOR_CHUNK
     np.testing.assert_allclose(run(large), np.concatenate([expected] * 10), atol=1e-4, rtol=0)
 
 
@@ -54,7 +55,7 @@ def test_cached_sidecar_holds_the_checkpoints_own_whitening(weights, reference):
     mean, std = _own_whitening(path)
     assert not np.allclose(mean, std)
     for call in ("export", "cached"):
-        _, info = onnx_backend.regressor_session(path)
+        _, info = runners.onnx_regressor(path)
         np.testing.assert_array_equal(info.whitening.mean, mean, err_msg=call)
         np.testing.assert_array_equal(info.whitening.std, std, err_msg=call)
         assert info.crop_policy == ("synergynet" if weights == "reference" else "3ddfa_v2")
@@ -64,7 +65,7 @@ def test_cached_export_reproduces_the_original(reference, ref_inputs, ref_expect
     """The ONNX path (from the cache, the second time) against the original's outputs, not
     only against our PyTorch model. Measured: 9e-8 from the reference."""
     for _ in range(2):
-        run, _ = onnx_backend.regressor_session(reference("checkpoint.pth.tar"))
+        run, _ = runners.onnx_regressor(reference("checkpoint.pth.tar"))
         np.testing.assert_allclose(run(ref_inputs["imgs"]), ref_expected["params_test"], rtol=NET_RTOL, atol=NET_ATOL)
 
 
@@ -74,38 +75,38 @@ def test_cache_key_covers_whitening_and_export_code(tmp_path, monkeypatch):
     checkpoint = tmp_path / "weights" / "mb05_120x120.pth"
     checkpoint.parent.mkdir()
     shutil.copy(assets.require("pretrained/3ddfa_v2/mb05_120x120.pth"), checkpoint)
-    fetched = onnx_backend.cache_path("regressor-auto", checkpoint)  # whitening: the fetched copy
-    assert onnx_backend.cache_path("regressor-auto", checkpoint) == fetched
+    fetched = runners.cache_path("regressor-auto", checkpoint)  # whitening: the fetched copy
+    assert runners.cache_path("regressor-auto", checkpoint) == fetched
     beside = checkpoint.parent / "param_mean_std_62d_120x120.pkl"
     shutil.copy(assets.require("pretrained/3ddfa_v2/param_mean_std_62d_120x120.pkl"), beside)
-    assert onnx_backend.cache_path("regressor-auto", checkpoint) == fetched  # same content, same key
+    assert runners.cache_path("regressor-auto", checkpoint) == fetched  # same content, same key
     with open(beside, "rb") as f:
         meta = pickle.load(f, encoding="latin1")
     meta["mean"], meta["std"] = meta["std"], meta["mean"]
     with open(beside, "wb") as f:
         pickle.dump(meta, f)
-    assert onnx_backend.cache_path("regressor-auto", checkpoint) != fetched
+    assert runners.cache_path("regressor-auto", checkpoint) != fetched
 
     code = tmp_path / "code"
-    for name in onnx_backend._EXPORT_SOURCES:
+    for name in runners._EXPORT_SOURCES:
         source = assets.REPO_ROOT / name
         if source.is_dir():
             shutil.copytree(source, code / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             (code / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, code / name)
-    monkeypatch.setattr(onnx_backend, "_PROJECT_ROOT", code)
-    before = onnx_backend.cache_path("faceboxes", checkpoint)
+    monkeypatch.setattr(runners, "_PROJECT_ROOT", code)
+    before = runners.cache_path("faceboxes", checkpoint)
     with open(code / "backbone_nets" / "mobilenetv2_backbone.py", "a") as f:
         f.write("\n# a changed export\n")
-    assert onnx_backend.cache_path("faceboxes", checkpoint) != before
+    assert runners.cache_path("faceboxes", checkpoint) != before
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_batches_shared_among_cores_keep_order(workers, reference, ref_inputs):
     """However a batch is cut into chunks and whichever core runs which, each crop's
     parameters are those of the crop run alone, in the batch's order."""
-    run, _ = onnx_backend.regressor_session(reference("checkpoint.pth.tar"))
+    run, _ = runners.onnx_regressor(reference("checkpoint.pth.tar"))
     run.workers = workers
     rng = np.random.default_rng(1)
     crops = np.concatenate([ref_inputs["imgs"], rng.standard_normal((15, 3, 120, 120), dtype=np.float32)])
@@ -117,8 +118,8 @@ def test_batches_shared_among_cores_keep_order(workers, reference, ref_inputs):
 
 def test_export_is_cached(reference, tmp_path):
     messages: list[str] = []
-    onnx_backend.regressor_session(reference("checkpoint.pth.tar"), log=messages.append)
-    onnx_backend.regressor_session(reference("checkpoint.pth.tar"), log=messages.append)
+    runners.onnx_regressor(reference("checkpoint.pth.tar"), log=messages.append)
+    runners.onnx_regressor(reference("checkpoint.pth.tar"), log=messages.append)
     assert len(messages) == 1 and "exporting" in messages[0]
     assert len(list((tmp_path / "cache").glob("regressor-auto-*.onnx"))) == 1
 
@@ -127,14 +128,16 @@ def test_cached_onnx_pipeline_runs_without_torch(tmp_path, photo):
     """Once exported, the ONNX path needs no torch: faster start, half the memory."""
     code = f"""
 import sys
-from utils.pipeline import FacePipeline
+import logging
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the library's notes (exports) on stderr
+from synergy3DMM.pipeline import FacePipeline
+from synergy3DMM.outputs import ImageResult, make_outputs, save_image_outputs
 from utils.io import read_image
-from utils.outputs import save_image_outputs
 import pathlib
 pipeline = FacePipeline(r"{assets.require('pretrained/3ddfa_v2/mb05_120x120.pth')}", backend="onnx")
 image = read_image(r"{photo('two_faces_720p.jpg')}")
 faces = pipeline.analyse(image)
-save_image_outputs(image, faces, "x.jpg", "x", pathlib.Path(r"{tmp_path / 'out'}"))
+save_image_outputs(ImageResult(image, faces, "x.jpg", "x"), make_outputs(), pathlib.Path(r"{tmp_path / 'out'}"))
 print(len(faces), "torch" in sys.modules)
 """
     import subprocess
@@ -157,7 +160,7 @@ def test_detector_onnx_matches_torch(photo, ref_json):
     from utils.io import read_image
 
     torch_detector = FaceBoxes()
-    onnx_detector = FaceBoxes(backend="onnx")
+    onnx_detector = runners.detector(None, "onnx", "cpu")
     for name in ["two_faces_720p.jpg", "group_photo.jpg", "small_face.jpg"]:
         image = read_image(photo(name))
         net_input, _ = torch_detector.preprocess(image)

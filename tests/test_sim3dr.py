@@ -1,4 +1,4 @@
-"""Sim3DR (normals, lighting, rasteriser) and utils/render.py.
+"""Sim3DR (normals, lighting, rasteriser) and synergy3DMM/render.py (the original's utils/render.py).
 
 Parity with the original comes from `render.npz` of the reference folder; the other
 tests use a small synthetic dome mesh, so they need no assets.
@@ -15,7 +15,7 @@ from Sim3DR import RenderPipeline, get_normal, rasterize
 from Sim3DR.numpy_reference import numpy_vertex_light, render_numpy_lighting
 from utils import assets
 from utils.errors import SynergyError
-from utils.render import cfg, render, solid_path
+from synergy3DMM.render import cfg, render, solid_path
 
 
 def dome(center=(40.0, 30.0), radius=25.0, cells=24) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +249,7 @@ def test_missing_build_gives_setup_hint(monkeypatch):
         RenderPipeline()(vertices, triangles, noise_image(60, 80))
 
 
-# ------------------------------------------------------------------ utils/render.py
+# ------------------------------------------------------------------ synergy3DMM/render.py
 
 
 def two_faces() -> tuple[list[np.ndarray], np.ndarray]:

@@ -271,15 +271,20 @@ def test_impossible_option(tmp_path, photo, option, needle):
     assert not out.exists()
 
 
-def test_output_names_where_stems_collide():
-    files = [Path("in/a.jpg"), Path("in/a.png"), Path("in/a_jpg.png"), Path("in/b.jpg"), Path("in/B.png"),
-             Path("in/c.tar.png")]
-    from singleImage import output_names
+def test_output_names_where_stems_collide(tmp_path):
+    """A name depends on the file and the images beside it, not on the files a run is given
+    (so runs over parts of a folder agree); stems that collide, case-folded, keep the suffix."""
+    from synergy3DMM.folders import OutputNames
 
-    names = output_names(files)
-    assert names == {files[0]: "a_jpg", files[1]: "a_png", files[2]: "a_jpg_2", files[3]: "b_jpg",
-                     files[4]: "B_png", files[5]: "c.tar"}
-    assert len({name.casefold() for name in names.values()}) == len(files)  # one output per image
+    names = ["a.jpg", "a.png", "a_jpg.png", "b.jpg", "B.png", "c.tar.png", "d.png", "notes.txt", ".hidden.jpg"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    files = [tmp_path / name for name in names[:7]]
+    got = {f.name: OutputNames()(f) for f in files}
+    assert got == {"a.jpg": "a.jpg", "a.png": "a.png", "a_jpg.png": "a_jpg", "b.jpg": "b.jpg", "B.png": "B.png",
+                   "c.tar.png": "c.tar", "d.png": "d"}
+    assert len({name.casefold() for name in got.values()}) == len(files)  # one output per image
+    assert OutputNames()(files[3]) == "b.jpg"  # asked alone: the same name
 
 
 def test_same_stem_images_get_their_own_outputs(tmp_path, photo):
@@ -288,11 +293,11 @@ def test_same_stem_images_get_their_own_outputs(tmp_path, photo):
     out = tmp_path / "out"
     result = run_single_image("-f", str(folder), "-w", MB05, "-o", str(out), "--device", "cpu")
     assert result.returncode == 0, result.stderr
-    names = ("a_jpg", "a_png", "b")
+    names = ("a.jpg", "a.png", "b")
     assert tree(out) == sorted([f"json/{n}.json" for n in names] + [f"landmarks/{n}.jpg" for n in names]
                                + [f"poses/{n}.jpg" for n in names] + [f"rendering_overlay/{n}.jpg" for n in names]
                                + [f"rendering_overlay/{n}_solid.png" for n in names])
-    for name, source, faces in (("a_jpg", "a.jpg", 2), ("a_png", "a.png", 1), ("b", "b.jpg", 1)):
+    for name, source, faces in (("a.jpg", "a.jpg", 2), ("a.png", "a.png", 1), ("b", "b.jpg", 1)):
         doc = load_json(out, name)
         assert doc["image"] == str(folder / source) and len(doc["faces"]) == faces
 

@@ -1,4 +1,5 @@
-"""Where the networks run: the one place that turns `--device auto|cpu|cuda` into a device."""
+"""Where and on what the networks run: the one place that turns a device (`auto`, `cpu`,
+`cuda[:N]`) and a backend (`auto`, `torch`, `onnx`) into a decision, and counts the cores."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -9,6 +10,7 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+BACKEND_CHOICES = ("auto", "torch", "onnx")
 
 
 def resolve_device(name: "str | torch.device" = "auto") -> "torch.device":
@@ -22,11 +24,62 @@ def resolve_device(name: "str | torch.device" = "auto") -> "torch.device":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise SynergyError(f"--device {name}: no CUDA GPU is available here (use --device cpu or auto)")
+            raise SynergyError(f"device {name!r}: no CUDA GPU is available here (use 'cpu' or 'auto')",
+                               option="device")
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
-    raise SynergyError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    raise SynergyError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}", option="device")
+
+
+def _cuda_gpu_present() -> bool:
+    """Whether a CUDA GPU is usable, without importing torch where there is none (the
+    driver library answers in milliseconds; torch takes a second and 300 MB)."""
+    import ctypes
+
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        try:
+            driver = ctypes.CDLL("nvcuda.dll")  # Windows
+        except (OSError, AttributeError):
+            return False
+    count = ctypes.c_int(0)
+    if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value == 0:
+        return False
+    import torch  # a GPU is there: torch decides whether it can use it
+
+    return torch.cuda.is_available()
+
+
+def resolve_backend(backend: str = "auto", device: str = "auto") -> tuple[str, str]:
+    """`(backend, device)` for the networks, decided once.
+
+    `auto` picks the measured fast path: ONNX Runtime on the CPU, PyTorch on a CUDA GPU.
+    `torch` runs anywhere torch does; `onnx` on the CPU, or on a GPU where onnxruntime has
+    the CUDA provider. A device that cannot be had is a `SynergyError`."""
+    backend, device = str(backend).lower(), str(device).lower()
+    if backend not in BACKEND_CHOICES:
+        raise SynergyError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_CHOICES)}",
+                           option="backend")
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise SynergyError(f"unknown device {device!r}; choose one of {', '.join(DEVICE_CHOICES)}", option="device")
+    if backend == "auto":
+        on_gpu = device.startswith("cuda") or (device == "auto" and _cuda_gpu_present())
+        backend = "torch" if on_gpu else "onnx"
+        device = device if on_gpu else "cpu"
+    if backend == "onnx":
+        return backend, _onnx_device(device)
+    return backend, str(resolve_device(device))
+
+
+def _onnx_device(device: str) -> str:
+    import onnxruntime as ort
+
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise SynergyError("the ONNX Runtime backend runs on the CPU here (onnxruntime has no CUDA provider); "
+                           "use the torch backend for the GPU, or the CPU", option="backend")
+    return "cpu" if device == "auto" else device
 
 
 def cpu_cores() -> int:

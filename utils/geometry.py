@@ -9,38 +9,22 @@ in the 120x120 crop space, with y flipped into image orientation by `y -> 121 - 
 The reconstruction functions take batched arrays, (B, 62) in and (B, 3, N) out, and work
 unchanged on numpy arrays and torch tensors (they only use `@`, `reshape`, `swapaxes`
 and slicing), so the model, the scripts and the benchmark share one definition.
-Pose functions (`P2sRt`, `matrix2angle`, `parse_pose`) are numpy and vectorised over
+Pose functions (`P2sRt`, `matrix2angle`, `camera_pose`, `image_pose`) are numpy and vectorised over
 any leading batch dimensions.
 """
 from __future__ import annotations
 
-from typing import TypeVar
-
 import numpy as np
 
-from utils.params import STD_SIZE
-
-Array = TypeVar("Array")  # a numpy array or a torch tensor
-
-POSE_SLICE = slice(0, 12)
-SHAPE_SLICE = slice(12, 52)
-EXP_SLICE = slice(52, 62)
-
+from utils.param_layout import EXPRESSION, POSE, SHAPE, STD_SIZE, Array
 
 # --------------------------------------------------------------------------- parameters
 
 
-def dewhiten(params: Array, mean: Array, std: Array) -> Array:
-    """Whitened network output -> 3DMM parameters (`params * std + mean`), any batch shape."""
-    if params.shape[-1] != 62:
-        raise ValueError(f"expected 62 parameters, got {params.shape[-1]}")
-    return params * std[:62] + mean[:62]
-
-
 def parse_param(params: Array) -> tuple[Array, Array, Array, Array]:
     """(B, 62) de-whitened -> R (B,3,3), offset (B,3,1), alpha_shp (B,40), alpha_exp (B,10)."""
-    camera = params[:, POSE_SLICE].reshape(-1, 3, 4)
-    return camera[:, :, :3], camera[:, :, 3:], params[:, SHAPE_SLICE], params[:, EXP_SLICE]
+    camera = params[:, POSE].reshape(-1, 3, 4)
+    return camera[:, :, :3], camera[:, :, 3:], params[:, SHAPE], params[:, EXPRESSION]
 
 
 # --------------------------------------------------------------------------- vertices
@@ -138,11 +122,11 @@ def matrix2angle(R: np.ndarray) -> np.ndarray:
     return np.degrees(np.stack([x, y, z], axis=-1))
 
 
-def parse_pose(params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def camera_pose(params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """De-whitened parameters (..., 62) -> P without scale `[R | t3d]` (..., 3, 4), angles
     (..., 3) in degrees, t3d (..., 3) (crop space)."""
     params = np.asarray(params)
-    camera = params[..., POSE_SLICE].reshape(params.shape[:-1] + (3, 4))
+    camera = params[..., POSE].reshape(params.shape[:-1] + (3, 4))
     _, rotation, t3d = P2sRt(camera)
     P = np.concatenate([rotation, t3d[..., None]], axis=-1)
     return P, matrix2angle(rotation), t3d
@@ -153,3 +137,10 @@ def translation_to_image(t3d: np.ndarray, roi_boxes: np.ndarray, std_size: int =
     out = np.array(t3d, copy=True)
     out[:, :2] = crop_to_image(np.asarray(t3d)[:, :2, None], roi_boxes, std_size)[:, :, 0]
     return out
+
+
+def image_pose(params: np.ndarray, roi_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """De-whitened (B, 62) parameters and their roi boxes -> P without scale (B, 3, 4),
+    angles (B, 3) in degrees, translation (B, 3) with x and y in image pixels."""
+    P, angles, t3d = camera_pose(params)
+    return P, angles, translation_to_image(t3d, roi_boxes)

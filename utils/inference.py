@@ -2,11 +2,12 @@
 `predict_pose`, `crop_img`, `draw_landmarks`, `draw_axis`, ...), kept with their names and
 results, as thin calls into `utils.geometry`.
 
-The per-face functions take one whitened 62-d parameter vector and one roi box like the
-original; `reconstruct_in_image` and `poses_in_image` do the same for a batch of faces,
-and `points_in_crop` and `pose_in_image` for parameters already de-whitened. Those taking
-whitened parameters also take an optional `whitening` (default: SynergyNet's
-`param_whitening.pkl`) so a 3DDFA_V2 regressor's outputs go through the same code.
+Every function here takes whitened parameters, as the network gives them: the per-face
+ones one 62-d vector and one roi box like the original, `reconstruct_in_crop`,
+`reconstruct_in_image` and `poses_in_image` a batch of faces. Each takes an optional
+`whitening` (default: SynergyNet's `param_whitening.pkl`) so a 3DDFA_V2 regressor's
+outputs go through the same code. For parameters already de-whitened, use
+`utils.geometry.image_pose` and `Morphable3DMM.vertices` (`utils.params.load_3dmm()`).
 """
 from __future__ import annotations
 
@@ -32,21 +33,6 @@ def _whitening(whitening: Whitening | None) -> Whitening:
 # ---------------------------------------------------------------------- batched
 
 
-def points_in_crop(dewhitened: np.ndarray, dense: bool = False, transform: bool = True) -> np.ndarray:
-    """De-whitened (B, 62) parameters -> (B, 3, 68) landmarks (or dense (B, 3, 53215)) in the crop."""
-    morph = load_3dmm()
-    if dense:
-        return geometry.reconstruct(dewhitened, morph.u, morph.w_shp, morph.w_exp, transform)
-    return geometry.reconstruct(dewhitened, morph.u_base, morph.w_shp_base, morph.w_exp_base, transform)
-
-
-def pose_in_image(dewhitened: np.ndarray, roi_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """De-whitened (B, 62) parameters -> P without scale (B, 3, 4), angles (B, 3) in degrees,
-    translation (B, 3) with x and y in image pixels."""
-    P, angles, t3d = geometry.parse_pose(dewhitened)
-    return P, angles, geometry.translation_to_image(t3d, roi_boxes)
-
-
 def _dewhiten(params: np.ndarray, whitening: Whitening | None) -> np.ndarray:
     return _whitening(whitening).dewhiten(np.asarray(params, dtype=np.float32))
 
@@ -54,7 +40,7 @@ def _dewhiten(params: np.ndarray, whitening: Whitening | None) -> np.ndarray:
 def reconstruct_in_crop(params: np.ndarray, dense: bool = False, transform: bool = True,
                         whitening: Whitening | None = None) -> np.ndarray:
     """Whitened (B, 62) parameters -> (B, 3, 68) landmarks (or dense (B, 3, 53215)) in the crop."""
-    return points_in_crop(_dewhiten(params, whitening), dense, transform)
+    return load_3dmm().vertices(_dewhiten(params, whitening), dense, transform)
 
 
 def reconstruct_in_image(params: np.ndarray, roi_boxes: np.ndarray, dense: bool = False,
@@ -67,7 +53,7 @@ def poses_in_image(params: np.ndarray, roi_boxes: np.ndarray,
                    whitening: Whitening | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Whitened (B, 62) parameters -> P without scale (B, 3, 4), angles (B, 3) in degrees,
     translation (B, 3) with x and y in image pixels."""
-    return pose_in_image(_dewhiten(params, whitening), roi_boxes)
+    return geometry.image_pose(_dewhiten(params, whitening), roi_boxes)
 
 
 # ---------------------------------------------------------------------- the original's names
@@ -100,7 +86,7 @@ def param2vert(param: np.ndarray, dense: bool = False, transform: bool = True,
 
 def parse_pose(param: np.ndarray, whitening: Whitening | None = None):
     """One whitened 62-d vector -> (P without scale (3,4), [yaw, pitch, roll] degrees, t3d (3,))."""
-    P, angles, t3d = geometry.parse_pose(_whitening(whitening).dewhiten(np.asarray(param, dtype=np.float32)))
+    P, angles, t3d = geometry.camera_pose(_dewhiten(param, whitening))
     return P, [float(a) for a in angles], t3d
 
 

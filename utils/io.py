@@ -1,15 +1,15 @@
-"""Reading files safely: numpy-only pickles, checkpoints without code, images of any kind.
+"""Reading files safely: numpy-only pickles and images of any kind (checkpoints are read
+by `utils.checkpoints`).
 
 Nothing here runs code from a file. Pickles (`param_whitening.pkl`, 3DDFA_V2's
 `param_mean_std_62d_120x120.pkl`) are read with an unpickler that only rebuilds numpy
-arrays and plain containers; checkpoints go through `torch.load(weights_only=True)`.
+arrays and plain containers.
 """
 from __future__ import annotations
 
 import io
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -60,45 +60,6 @@ def _load(fp: str | os.PathLike) -> Any:
     if suffix == "pkl":
         return safe_pickle_load(fp)
     raise SynergyError(f"unknown file type: {fp}")
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a torch checkpoint without running code from it.
-
-    Returns the state dict (the `state_dict` entry when the file holds one). Missing,
-    empty, truncated or non-checkpoint files raise `SynergyError` with one line.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise SynergyError(f"weights file {path} not found")
-    if path.stat().st_size == 0:
-        raise SynergyError(f"weights file {path} is empty")
-    with open(path, "rb") as f:
-        head = f.read(2)
-    # torch writes a zip archive (PK) or, before 1.6, a pickle (protocol byte 0x80): anything
-    # else is not a checkpoint, and saying "refusing to run code" about it would mislead
-    if head != b"PK" and head[:1] != b"\x80":
-        raise SynergyError(f"{path} is not a checkpoint (neither a torch zip archive nor a pickle)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise SynergyError(f"{path} is not a plain checkpoint (refusing to run code from it: {first})") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError,
-            IndexError, KeyError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SynergyError(f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}") from None
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not state or not all(hasattr(v, "shape") for v in state.values()):
-        raise SynergyError(f"{path} holds no state dict of tensors")
-    return state
-
-
-def strip_module_prefix(state: dict) -> dict:
-    """Drop the `module.` prefix nn.DataParallel adds to every key."""
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

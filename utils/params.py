@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import assets
+from utils import assets, geometry
 from utils.errors import SynergyError
 from utils.io import _load
+from utils.param_layout import NUM_PARAMS, STD_SIZE, dewhiten
 
 DATA_DIR = "3dmm_data"
-STD_SIZE = 120  # side of the network's input crop; the crop space the parameters live in
 N_VERTICES = 53215
 N_LANDMARKS = 68
 
@@ -33,41 +33,19 @@ class Whitening:
     std: np.ndarray  # (62,) float32
 
     def dewhiten(self, params: np.ndarray) -> np.ndarray:
-        return params * self.std + self.mean
+        return dewhiten(params, self.mean, self.std)
 
     @classmethod
     def from_pickle(cls, path: str | os.PathLike, mean_key: str, std_key: str) -> "Whitening":
         meta = _load(path)
         try:
-            mean = np.asarray(meta[mean_key], dtype=np.float32).reshape(-1)[:62]
-            std = np.asarray(meta[std_key], dtype=np.float32).reshape(-1)[:62]
+            mean = np.asarray(meta[mean_key], dtype=np.float32).reshape(-1)[:NUM_PARAMS]
+            std = np.asarray(meta[std_key], dtype=np.float32).reshape(-1)[:NUM_PARAMS]
         except (KeyError, TypeError, IndexError):
             raise SynergyError(f"{path} does not hold '{mean_key}' and '{std_key}'") from None
-        if mean.shape != (62,) or std.shape != (62,):
-            raise SynergyError(f"{path}: whitening must have at least 62 entries")
+        if mean.shape != (NUM_PARAMS,) or std.shape != (NUM_PARAMS,):
+            raise SynergyError(f"{path}: whitening must have at least {NUM_PARAMS} entries")
         return cls(mean, std)
-
-
-WHITENING_3DDFA_V2 = "param_mean_std_62d_120x120.pkl"
-
-
-def whitening_3ddfa_v2_path(checkpoint: str | os.PathLike) -> Path:
-    """Where a 3DDFA_V2 checkpoint's parameter whitening is: beside the checkpoint, else the
-    fetched copy (which may be absent)."""
-    beside = Path(checkpoint).parent / WHITENING_3DDFA_V2
-    return beside if beside.is_file() else assets.asset_path(f"pretrained/3ddfa_v2/{WHITENING_3DDFA_V2}")
-
-
-@dataclass
-class CheckpointInfo:
-    """What a regressor checkpoint needs besides its weights: the crop policy its inputs
-    were made with and the whitening its outputs are in."""
-
-    path: Path
-    kind: str  # "synergynet" or "3ddfa_v2"
-    arch: str
-    crop_policy: str  # key of utils.cropping.CROP_POLICIES
-    whitening: Whitening
 
 
 class Morphable3DMM:
@@ -134,6 +112,13 @@ class Morphable3DMM:
         """(M', 3) int32, 0-based over `kept_indices` (`deletedTri.npy` is 1-based, 3xM')."""
         tri = _load(self._need("deletedTri.npy"))
         return np.ascontiguousarray(tri.T.astype(np.int32) - 1)
+
+    def vertices(self, params: np.ndarray, dense: bool = False, transform: bool = True) -> np.ndarray:
+        """De-whitened (B, 62) parameters -> (B, 3, 68) landmarks, or (B, 3, 53215) dense
+        vertices, in the 120x120 crop (y flipped into image orientation when `transform`)."""
+        if dense:
+            return geometry.reconstruct(params, self.u, self.w_shp, self.w_exp, transform)
+        return geometry.reconstruct(params, self.u_base, self.w_shp_base, self.w_exp_base, transform)
 
     @property
     def uses_standin_bases(self) -> bool:

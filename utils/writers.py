@@ -54,14 +54,19 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     return atomic_write(path, encode_image(path, image))
 
 
-def write_json(path: str | os.PathLike, obj) -> Path:
-    """Strict JSON (no NaN or infinity, which other readers reject), written atomically; a
-    non-finite number is a `SynergyError` and nothing is written."""
+def json_bytes(obj, where: str | os.PathLike) -> bytes:
+    """Strict JSON (no NaN or infinity, which other readers reject); a non-finite number is
+    a `SynergyError` naming `where` the document was to go."""
     try:
         text = json.dumps(obj, indent=1, allow_nan=False)
     except ValueError:
-        raise SynergyError(f"cannot write {path}: a result is not a finite number (NaN or infinity)") from None
-    return atomic_write(path, (text + "\n").encode())
+        raise SynergyError(f"cannot write {where}: a result is not a finite number (NaN or infinity)") from None
+    return (text + "\n").encode()
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """`json_bytes`, written atomically (nothing is written when it fails)."""
+    return atomic_write(path, json_bytes(obj, path))
 
 
 def _rounded(values: np.ndarray, digits: int = 4) -> list:
@@ -95,8 +100,7 @@ def _mesh_text(lines: Iterable[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
-              colors: np.ndarray | None = None) -> Path:
+def obj_bytes(vertices: np.ndarray, triangles: np.ndarray, colors: np.ndarray | None = None) -> bytes:
     """Wavefront OBJ: `vertices` (N, 3), 0-based `triangles` (M, 3), optional per-vertex
     `colors` (N, 3) in 0..255 written as `v x y z r g b` (as the original's textured meshes)."""
     vertices = np.asarray(vertices, dtype=np.float64)
@@ -107,11 +111,10 @@ def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
         vertex_lines = (f"v {x:.4f} {y:.4f} {z:.4f} {r:.0f} {g:.0f} {b:.0f}\n"
                         for (x, y, z), (r, g, b) in zip(vertices, colors))
     face_lines = (f"f {a} {b} {c}\n" for a, b, c in np.asarray(triangles, dtype=np.int64) + 1)
-    return atomic_write(path, _mesh_text(list(vertex_lines) + list(face_lines)))
+    return _mesh_text(list(vertex_lines) + list(face_lines))
 
 
-def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
-              colors: np.ndarray | None = None) -> Path:
+def ply_bytes(vertices: np.ndarray, triangles: np.ndarray, colors: np.ndarray | None = None) -> bytes:
     """Binary little-endian PLY with float vertices, optional uchar colours, int triangles."""
     vertices = np.asarray(vertices, dtype=np.float32)
     triangles = np.asarray(triangles, dtype=np.int32)
@@ -129,8 +132,27 @@ def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
     face_records = np.empty(len(triangles), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
     face_records["n"] = 3
     face_records["idx"] = triangles
-    data = ("\n".join(header) + "\n").encode() + vertex_records.tobytes() + face_records.tobytes()
-    return atomic_write(path, data)
+    return ("\n".join(header) + "\n").encode() + vertex_records.tobytes() + face_records.tobytes()
+
+
+MESH_ENCODERS = {"obj": obj_bytes, "ply": ply_bytes}
+
+
+def mesh_bytes(fmt: str, vertices: np.ndarray, triangles: np.ndarray, colors: np.ndarray | None = None) -> bytes:
+    """A mesh file's bytes in format `fmt` ('obj' or 'ply')."""
+    return MESH_ENCODERS[fmt](vertices, triangles, colors)
+
+
+def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
+              colors: np.ndarray | None = None) -> Path:
+    """`obj_bytes`, written atomically."""
+    return atomic_write(path, obj_bytes(vertices, triangles, colors))
+
+
+def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
+              colors: np.ndarray | None = None) -> Path:
+    """`ply_bytes`, written atomically."""
+    return atomic_write(path, ply_bytes(vertices, triangles, colors))
 
 
 MESH_WRITERS = {"obj": write_obj, "ply": write_ply}

@@ -5,6 +5,9 @@ Module and parameter names follow the original implementation so that its checkp
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -111,6 +114,18 @@ class FaceBoxesNet(nn.Module):
         if self.phase == "test":
             conf = F.softmax(conf, dim=-1)
         return loc, conf
+
+    def export_onnx(self, path: str | os.PathLike) -> Path:
+        """The detector as ONNX: (1, 3, H, W) mean-subtracted image -> loc (1, N, 4), conf
+        (1, N, 2), for any H and W; checked against PyTorch on two sizes."""
+        from utils.onnx_export import export_checked
+
+        generator = torch.Generator().manual_seed(0)
+        images = [torch.randn(1, 3, 128, 160, generator=generator) * 60,
+                  torch.randn(1, 3, 96, 224, generator=generator) * 60]
+        dynamic = {"input": {0: "batch", 2: "height", 3: "width"}, "loc": {0: "batch", 1: "boxes"},
+                   "conf": {0: "batch", 1: "boxes"}}
+        return export_checked(self, path, images, ["loc", "conf"], dynamic)
 
 
 def _flatten_heads(heads: nn.Sequential, sources: list[torch.Tensor], values_per_anchor: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Dense face meshes drawn onto photos (the original's utils/render.py, from 3DDFA_V2).
+"""Dense face meshes drawn onto photos (the original's `utils/render.py`, from 3DDFA_V2; it
+lives here, above `Sim3DR`, because `utils/` is the ground floor that Sim3DR stands on).
 
 `render()` paints every face's lit mesh opaquely onto a copy of the photo (the "solid"
 image, written as `<name>_solid.png`) and blends that copy with the photo:
@@ -7,6 +8,7 @@ outside the meshes stay as in the photo.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -89,7 +91,7 @@ def render(
         outputs = [(solid_file, encode_image(solid_file, solid)), (wfp, encode_image(wfp, overlay))]
         for path, data in outputs:
             atomic_write(path, data)
-        print(f"Save mesh result to {wfp}")
+        logging.getLogger("synergynet").info("Save mesh result to %s", wfp)
     if show_flag:
         _show(overlay)
     return Rendering(overlay=overlay, solid=solid)

@@ -2,17 +2,18 @@
 
     image -> FaceBoxes -> crop policy -> regressor (all faces in one batch) -> 3DMM -> faces
 
-    pipeline = FacePipeline()                     # default weights, best device
+    pipeline = FacePipeline()                     # default weights, fastest backend here
     faces = pipeline.analyse(read_image("img/sample_2.jpg"))
     faces[0].landmarks, faces[0].pose, faces[0].vertices
 
 A checkpoint's architecture, crop policy and whitening travel together (`Regressor`), so
-SynergyNet and 3DDFA_V2 checkpoints run through the same code. The network backend
-(PyTorch or ONNX Runtime) is chosen once, here; the ONNX path does not import torch.
+SynergyNet and 3DDFA_V2 checkpoints run through the same code. The backend (PyTorch or
+ONNX Runtime, `auto`: ONNX Runtime on a CPU, PyTorch on a GPU) and the device are decided
+once, here (`utils.device.resolve_backend`); the ONNX path does not import torch.
 """
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,42 +21,30 @@ from typing import Callable
 
 import numpy as np
 
-from utils import assets
+from synergy3DMM import runners
+from utils import assets, geometry
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops
+from utils.device import resolve_backend
 from utils.errors import SynergyError
-from utils.geometry import crop_to_image
-from utils.inference import points_in_crop, pose_in_image
 from utils.params import Whitening, load_3dmm
 
 DEFAULT_WEIGHTS = "pretrained/best.pth.tar"
 FALLBACK_WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"
-BACKENDS = ("torch", "onnx")
+
+logger = logging.getLogger("synergynet")
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
+def _log(message: str) -> None:
+    logger.info(message)
 
 
-def resolve_backend_device(device, backend: str):
-    """The device for a backend: ONNX Runtime's (without importing torch) or torch's."""
-    if backend not in BACKENDS:
-        raise SynergyError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "onnx":
-        from utils.onnx_backend import check_onnx_device
-
-        return check_onnx_device(device)
-    from utils.device import resolve_device
-
-    return resolve_device(device)
-
-
-def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _stderr) -> Path:
+def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _log) -> Path:
     """The checkpoint to use: the one given, else the official SynergyNet weights, else (and
     then saying so) the 3DDFA_V2 regressor that set-up always fetches."""
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
-            raise SynergyError(f"weights file {path} not found")
+            raise SynergyError(f"weights file {path} not found", option="weights")
         return path
     official = assets.asset_path(DEFAULT_WEIGHTS)
     if official.is_file():
@@ -70,23 +59,14 @@ def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _st
 
 class Regressor:
     """A checkpoint ready to run: whitened 62-d parameters from (B, 3, 120, 120) crops, with
-    the crop policy and whitening that belong to it."""
+    the crop policy and whitening that belong to it. `backend` and `device` as resolved by
+    `utils.device.resolve_backend`."""
 
     def __init__(self, weights: str | Path | None = None, arch: str | None = None,
-                 device="auto", backend: str = "torch", log: Callable[[str], None] = _stderr):
-        self.device = resolve_backend_device(device, backend)
+                 backend: str = "onnx", device: str = "cpu", log: Callable[[str], None] = _log):
+        self.backend, self.device = backend, device
         self.weights = resolve_weights(weights, log)
-        self.backend = backend
-        self.model = None
-        self._session = None
-        if backend == "onnx":
-            from utils.onnx_backend import regressor_session
-
-            self._session, self.info = regressor_session(self.weights, arch, self.device, log)
-        else:
-            from model_building import SynergyNet
-
-            self.model, self.info = SynergyNet.from_checkpoint(self.weights, arch=arch, device=self.device)
+        self.run, self.info = runners.regressor_runner(self.weights, arch, backend, device, log)
 
     @property
     def whitening(self) -> Whitening:
@@ -100,13 +80,7 @@ class Regressor:
         """(B, 3, 120, 120) float32 normalised crops -> (B, 62) whitened parameters."""
         if len(batch) == 0:
             return np.zeros((0, 62), dtype=np.float32)
-        if self._session is not None:
-            return self._session(batch)
-        import torch
-
-        with torch.inference_mode():
-            params = self.model.forward_test(torch.from_numpy(batch).to(self.device))
-        return params.float().cpu().numpy()
+        return self.run(batch)
 
 
 @dataclass
@@ -127,15 +101,17 @@ class Face:
 
 
 class FacePipeline:
-    """Detector + regressor + 3DMM: photo in, faces out (see module docstring)."""
+    """Detector + regressor + 3DMM: photo in, faces out (see module docstring).
+
+    `backend`: 'auto' (ONNX Runtime on a CPU, PyTorch on a GPU), 'torch' or 'onnx';
+    `device`: 'auto', 'cpu' or 'cuda[:N]'. `log` receives one-time notes (the weights
+    used, ONNX exports); by default they go to the 'synergynet' logger."""
 
     def __init__(self, weights: str | Path | None = None, arch: str | None = None,
-                 device="auto", backend: str = "torch", log: Callable[[str], None] = _stderr):
-        from FaceBoxes import FaceBoxes
-
-        self.regressor = Regressor(weights, arch, device, backend, log)
-        self.device = self.regressor.device
-        self.detector = FaceBoxes(device=self.device, backend=backend, log=log)
+                 device: str = "auto", backend: str = "auto", log: Callable[[str], None] = _log):
+        self.backend, self.device = resolve_backend(backend, device)
+        self.regressor = Regressor(weights, arch, self.backend, self.device, log)
+        self.detector = runners.detector(None, self.backend, self.device, log)
         self.roi_box_of = CROP_POLICIES[self.regressor.crop_policy]
 
     def detect(self, image: np.ndarray) -> np.ndarray:
@@ -156,13 +132,14 @@ class FacePipeline:
         params = self.regressor(normalize_crops(crop_faces(image, roi_boxes)))
         clock.lap("regress")
         dewhitened = self.regressor.whitening.dewhiten(params)
-        _, angles, translations = pose_in_image(dewhitened, roi_boxes)
+        _, angles, translations = geometry.image_pose(dewhitened, roi_boxes)
+        morph = load_3dmm()
         if dense:  # the landmarks are 68 of the dense vertices: not computed twice
-            vertices = crop_to_image(points_in_crop(dewhitened, dense=True), roi_boxes)
-            landmarks = vertices[:, :, load_3dmm().landmark_vertices]
+            vertices = geometry.crop_to_image(morph.vertices(dewhitened, dense=True), roi_boxes)
+            landmarks = vertices[:, :, morph.landmark_vertices]
         else:
             vertices = None
-            landmarks = crop_to_image(points_in_crop(dewhitened), roi_boxes)
+            landmarks = geometry.crop_to_image(morph.vertices(dewhitened), roi_boxes)
         clock.lap("reconstruct")
         return [Face(boxes[i], roi_boxes[i], dewhitened[i], landmarks[i], angles[i], translations[i],
                      None if vertices is None else vertices[i]) for i in range(len(boxes))]
