@@ -1,0 +1,110 @@
+"""The application layer's pieces on their own: backend choice, output objects chosen by
+mode, folder processing with its summary, and errors turned into flag advice."""
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+from synergy3DMM.folders import OutputNames, process_images
+from synergy3DMM.outputs import DEFAULT_MODES, OUTPUT_MODES, make_outputs, needs_dense
+from synergy3DMM.pipeline import FacePipeline
+from test_single_image import MB05, assert_one_line_error, run_single_image, tree
+from utils import assets
+from utils.device import resolve_backend
+from utils.errors import SynergyError
+from utils.io import read_image
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Iterator[FacePipeline]:
+    with pytest.MonkeyPatch.context() as patch:  # exports go to a private cache
+        patch.setenv("SYNERGYNET_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield FacePipeline(assets.require(MB05), device="cpu", log=lambda _: None)
+
+
+def test_auto_backend_is_onnx_runtime_on_a_cpu(pipeline):
+    """The measured fast path is the default: ONNX Runtime on a CPU (this machine has no GPU),
+    PyTorch when asked for or on a GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        assert resolve_backend() == ("torch", "cuda")
+    else:
+        assert resolve_backend() == ("onnx", "cpu")
+        assert (pipeline.backend, pipeline.device) == ("onnx", "cpu")
+    assert resolve_backend("torch", "cpu") == ("torch", "cpu")
+    with pytest.raises(SynergyError) as exc:
+        resolve_backend("tensorrt")
+    assert exc.value.option == "backend"
+
+
+def test_modes_make_their_outputs():
+    outputs = make_outputs(["json", "ply", "json"])
+    assert [o.mode for o in outputs] == ["json", "ply"] and needs_dense(outputs)
+    assert not needs_dense(make_outputs(["json", "2d_sparse", "pose"]))
+    assert [o.mode for o in make_outputs()] == list(DEFAULT_MODES) == ["3d", "2d_sparse", "pose", "json"]
+    assert set(OUTPUT_MODES) >= {"3d", "2d_sparse", "pose", "json", "obj", "ply"}
+    with pytest.raises(SynergyError, match="unknown output mode") as exc:
+        make_outputs(["json", "depht"])
+    assert exc.value.option == "modes"
+
+
+def test_process_images_writes_only_what_is_asked_and_sums_up(pipeline, photo, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photo("two_faces_720p.jpg"), folder / "two.jpg")
+    shutil.copy(photo("portrait.jpg"), folder / "one.jpg")
+    (folder / "junk.png").write_text("not an image")
+    skipped, done = [], []
+    files = sorted(folder.iterdir())
+    summary = process_images(pipeline, files, make_outputs(["json", "ply"]), tmp_path / "out",
+                             on_skip=lambda path, why: skipped.append((path.name, why)),
+                             on_done=lambda path, result: done.append((path.name, len(result.faces))))
+    assert (summary.images, summary.faces) == (2, 3)
+    assert [name for name, _ in skipped] == ["junk.png"] and "not an image" in skipped[0][1]
+    assert summary.failures == [(str(folder / "junk.png"), skipped[0][1])]
+    assert sorted(done) == [("one.jpg", 1), ("two.jpg", 2)]
+    assert tree(tmp_path / "out") == ["json/one.json", "json/two.json", "meshes/one_0.ply", "meshes/two_0.ply",
+                                      "meshes/two_1.ply"]
+    doc = json.loads((tmp_path / "out" / "json" / "two.json").read_text())
+    direct = pipeline.analyse(read_image(folder / "two.jpg"))
+    np.testing.assert_allclose(np.array([f["landmarks"] for f in doc["faces"]]),
+                               np.array([f.landmarks.T for f in direct]), atol=1e-4)  # JSON rounds to 4 digits
+    assert summary.images_per_s > 0 and "2 image(s) processed, 1 skipped, 3 face(s)" in summary.line()
+
+
+def test_output_names_do_not_depend_on_the_run(photo, tmp_path):
+    """Two runs over halves of a folder name its images as one run over all of it does."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.jpg", "a.png", "b.jpg", "c.jpg"):
+        shutil.copy(photo("portrait.jpg"), folder / name)
+    files = sorted(folder.iterdir())
+    whole = {f: OutputNames()(f) for f in files}
+    halves = {f: OutputNames()(f) for f in files[:2]} | {f: OutputNames()(f) for f in files[2:]}
+    assert whole == halves
+    assert [whole[f] for f in files] == ["a.jpg", "a.png", "b", "c"]
+
+
+def test_single_image_modes_and_default_backend(tmp_path, photo):
+    """`--modes json,ply` writes those alone; no backend flag runs ONNX Runtime here (the
+    first run exports into the cache and says so)."""
+    out = tmp_path / "out"
+    env = {"SYNERGYNET_CACHE": str(tmp_path / "cache")}
+    result = run_single_image("-f", str(photo("portrait.jpg")), "-w", MB05, "-o", str(out), "--modes", "json,ply",
+                              env=env)
+    assert result.returncode == 0, result.stderr
+    assert tree(out) == ["json/JianzhuGuo.json", "meshes/JianzhuGuo_0.ply"]
+    assert "exporting mb05_120x120.pth to ONNX" in result.stderr
+    assert list((tmp_path / "cache").glob("regressor-auto-*.onnx"))
+
+
+def test_library_errors_become_flag_advice(tmp_path, photo):
+    result = run_single_image("-f", str(photo("portrait.jpg")), "--modes", "json,depht", "-o", str(tmp_path / "o"))
+    assert_one_line_error(result, "unknown output mode(s) depht")
+    assert "(set it with --modes)" in result.stderr
+    assert not (tmp_path / "o").exists()
