@@ -6,8 +6,9 @@
     python singleImage.py -f img --modes json,ply     # only the JSON and PLY meshes
 
 Writes under --output (default inference_output/), per image <name>, what --modes asks for
-(default 3d,2d_sparse,pose,json):
-  3d         rendering_overlay/<name>.jpg   meshes blended over the photo (and <name>_solid.png: opaque)
+(default 3d,solid,2d_sparse,pose,json, the original's files and the JSON):
+  3d         rendering_overlay/<name>.jpg   meshes blended over the photo
+  solid      rendering_overlay/<name>_solid.png   meshes painted opaquely
   2d_sparse  landmarks/<name>.jpg           68 landmarks
   pose       poses/<name>.jpg               head-pose axes
   json       json/<name>.json               boxes, parameters, landmarks, pose and translation of every face

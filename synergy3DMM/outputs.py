@@ -7,13 +7,15 @@ they mean the same:
 
 | mode | files under the output folder, per image `<name>` |
 | --- | --- |
-| `3d` | `rendering_overlay/<name>.jpg` (lit meshes blended over the photo) and `<name>_solid.png` |
+| `3d` | `rendering_overlay/<name>.jpg`: the lit meshes blended over the photo (3DDFA_V2's `3d`) |
+| `solid` | `rendering_overlay/<name>_solid.png`: the meshes painted opaquely (the original writes it beside) |
 | `2d_sparse` | `landmarks/<name>.jpg`: the 68 landmarks |
 | `pose` | `poses/<name>.jpg`: head-pose axes at the nose |
 | `json` | `json/<name>.json`: boxes, parameters, landmarks, pose and translation of every face |
 | `obj`, `ply` | `meshes/<name>_<i>.obj|ply`: each face's dense mesh |
 
-The default (`DEFAULT_MODES`) is the original's three pictures plus the JSON.
+The default (`DEFAULT_MODES`) is the original's files (both renders, landmarks, pose) plus
+the JSON.
 """
 from __future__ import annotations
 
@@ -65,20 +67,22 @@ class JsonOutput(Output):
 
 
 class RenderOutput(Output):
-    """The lit dense meshes: blended over the photo, and painted opaquely."""
+    """The lit dense meshes blended over the photo (`3d`) and/or painted opaquely (`solid`):
+    one rendering serves both."""
 
-    mode = "3d"
     needs_dense = True
 
-    def __init__(self, alpha: float = 0.6):
-        self.alpha = alpha
+    def __init__(self, overlay: bool = True, solid: bool = True, alpha: float = 0.6):
+        self.overlay, self.solid, self.alpha = overlay, solid, alpha
+        self.mode = ",".join(mode for mode, wanted in (("3d", overlay), ("solid", solid)) if wanted)
 
     def files(self, result: ImageResult) -> list[File]:
         from synergy3DMM.render import render
 
         overlay, solid = render(result.image, [face.vertices for face in result.faces], alpha=self.alpha)
         folder = Path("rendering_overlay")
-        return [(folder / f"{result.name}_solid.png", solid), (folder / f"{result.name}.jpg", overlay)]
+        return ([(folder / f"{result.name}_solid.png", solid)] * self.solid
+                + [(folder / f"{result.name}.jpg", overlay)] * self.overlay)
 
 
 class LandmarksOutput(Output):
@@ -134,20 +138,27 @@ class MeshOutput(Output):
                 for i, face in enumerate(result.faces)]
 
 
-OUTPUT_MODES = {"3d": RenderOutput, "2d_sparse": LandmarksOutput, "pose": PoseOutput, "json": JsonOutput,
-                "obj": lambda: MeshOutput("obj"), "ply": lambda: MeshOutput("ply")}
-DEFAULT_MODES = ("3d", "2d_sparse", "pose", "json")
+OUTPUT_MODES = ("3d", "solid", "2d_sparse", "pose", "json", "obj", "ply")
+DEFAULT_MODES = ("3d", "solid", "2d_sparse", "pose", "json")
 
 
 def make_outputs(modes: Sequence[str] = DEFAULT_MODES, matplotlib_landmarks: bool = False) -> list[Output]:
-    """The output objects of `modes` (names of `OUTPUT_MODES`), each once, in that order."""
+    """The output objects of `modes` (of `OUTPUT_MODES`), each once, in the order first
+    asked for; `3d` and `solid` share one rendering."""
     unknown = [mode for mode in modes if mode not in OUTPUT_MODES]
     if unknown:
         raise SynergyError(f"unknown output mode(s) {', '.join(unknown)}; choose from {', '.join(OUTPUT_MODES)}",
                            option="modes")
-    outputs = []
-    for mode in dict.fromkeys(modes):
-        outputs.append(LandmarksOutput(matplotlib_landmarks) if mode == "2d_sparse" else OUTPUT_MODES[mode]())
+    wanted = list(dict.fromkeys(modes))
+    made = {"2d_sparse": lambda: LandmarksOutput(matplotlib_landmarks), "pose": PoseOutput, "json": JsonOutput,
+            "obj": lambda: MeshOutput("obj"), "ply": lambda: MeshOutput("ply"),
+            "3d": lambda: RenderOutput(overlay=True, solid="solid" in wanted),
+            "solid": lambda: RenderOutput(overlay="3d" in wanted, solid=True)}
+    outputs: list[Output] = []
+    for mode in wanted:
+        if mode == "solid" and "3d" in wanted:
+            continue  # made with `3d`
+        outputs.append(made[mode]())
     return outputs
 
 

@@ -46,8 +46,10 @@ def test_modes_make_their_outputs():
     outputs = make_outputs(["json", "ply", "json"])
     assert [o.mode for o in outputs] == ["json", "ply"] and needs_dense(outputs)
     assert not needs_dense(make_outputs(["json", "2d_sparse", "pose"]))
-    assert [o.mode for o in make_outputs()] == list(DEFAULT_MODES) == ["3d", "2d_sparse", "pose", "json"]
-    assert set(OUTPUT_MODES) >= {"3d", "2d_sparse", "pose", "json", "obj", "ply"}
+    assert [o.mode for o in make_outputs()] == ["3d,solid", "2d_sparse", "pose", "json"]  # one rendering
+    assert list(DEFAULT_MODES) == ["3d", "solid", "2d_sparse", "pose", "json"]
+    assert set(OUTPUT_MODES) >= {"3d", "solid", "2d_sparse", "pose", "json", "obj", "ply"}
+    assert [o.mode for o in make_outputs(["solid"])] == ["solid"]
     with pytest.raises(SynergyError, match="unknown output mode") as exc:
         make_outputs(["json", "depht"])
     assert exc.value.option == "modes"
@@ -108,3 +110,17 @@ def test_library_errors_become_flag_advice(tmp_path, photo):
     assert_one_line_error(result, "unknown output mode(s) depht")
     assert "(set it with --modes)" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_overlay_alone_is_one_file_and_the_same_pixels(pipeline, photo, tmp_path):
+    """`3d` alone writes the blended overlay only (3DDFA_V2's one image), the same file the
+    default writes beside the solid render."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photo("portrait.jpg"), folder / "p.jpg")
+    process_images(pipeline, [folder / "p.jpg"], make_outputs(["3d"]), tmp_path / "alone")
+    process_images(pipeline, [folder / "p.jpg"], make_outputs(), tmp_path / "default")
+    assert tree(tmp_path / "alone") == ["rendering_overlay/p.jpg"]
+    assert "rendering_overlay/p_solid.png" in tree(tmp_path / "default")
+    assert (tmp_path / "alone" / "rendering_overlay" / "p.jpg").read_bytes() == \
+        (tmp_path / "default" / "rendering_overlay" / "p.jpg").read_bytes()
