@@ -37,13 +37,16 @@ from utils.device import cpu_cores  # noqa: E402
 TWO_FACES = "img/trump_hillary.jpg"  # 1536x689, two faces (the reference's two_faces_720p.jpg)
 FOUR_K = "img/emma.jpg"  # 3913x1901, three faces (emma_4k.jpg)
 
-STEPS = ("network", "detector", "render", "flow", "memory", "gpu")
+STEPS = ("network", "detector", "render", "flow", "overlay", "memory", "gpu")
 TARGETS = {  # issue "Speed": median ratio original / ours
     "network batch 1": 5.0,
     "FaceBoxes two_faces_720p": 2.0,
     "FaceBoxes emma_4k": 2.0,
     "render one face 1280x720": 4.0,
     "whole singleImage flow": 3.0,
+    # issue "Architecture": one overlay image each, against 3DDFA_V2's way: faster on both photos
+    "one overlay image two_faces_720p (3DDFA_V2's way)": 1.0,
+    "one overlay image emma_4k (3DDFA_V2's way)": 1.0,
 }
 
 
@@ -324,6 +327,48 @@ def bench_flow(repeats: int, report: dict) -> None:
         row["weights"] = str(mobilenet_v2_weights() or "default")
 
 
+def bench_overlay(repeats: int, report: dict) -> None:
+    """A photo in, one overlay image out (`singleImage.py --modes 3d`), against 3DDFA_V2's
+    `demo.py -o 3d --onnx` way (bench/tddfa_v2_way.py), both with 3DDFA_V2's own regressor."""
+    import onnxruntime
+
+    from bench import tddfa_v2_way
+    from FaceBoxes.FaceBoxes import WEIGHTS
+    from Sim3DR import RenderPipeline
+    from synergy3DMM import runners
+    from synergy3DMM.outputs import ImageResult, make_outputs, save_image_outputs
+    from synergy3DMM.pipeline import FALLBACK_WEIGHTS, FacePipeline
+    from synergy3DMM.render import cfg
+    from utils import assets
+    from utils.io import read_image
+    from utils.params import load_3dmm
+
+    weights = assets.require(FALLBACK_WEIGHTS)
+    pipeline = FacePipeline(weights, log=lambda _: None)  # auto: ONNX Runtime on a CPU
+    overlay = make_outputs(["3d"])
+    regressor, info = runners.onnx_regressor(weights)
+    runners.onnx_detector(assets.require(WEIGHTS))  # exported once, then read as 3DDFA_V2 reads its model
+    # 3DDFA_V2 opens its models with ONNX Runtime's default options
+    detector_session = onnxruntime.InferenceSession(str(runners.cache_path("faceboxes", assets.require(WEIGHTS))))
+    regressor_session = onnxruntime.InferenceSession(str(regressor.path))
+    triangles, render_app = load_3dmm().triangles, RenderPipeline(**cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for label, path in (("two_faces_720p", TWO_FACES), ("emma_4k", FOUR_K)):
+            image_path = REPO / path
+
+            def theirs():
+                tddfa_v2_way.overlay_flow(detector_session, regressor_session, image_path, out / f"{label}_3ddfa.jpg",
+                                          info.whitening, triangles, render_app)
+
+            def ours():
+                image = read_image(image_path)
+                save_image_outputs(ImageResult(image, pipeline.analyse(image), str(image_path), label), overlay, out)
+
+            reference, mine = paired(theirs, ours, repeats)
+            record(report, f"one overlay image {label} (3DDFA_V2's way)", reference, mine)
+
+
 def peak_memory(way: str, runs: int = 5) -> float:
     """Peak resident memory (MB) of a fresh process that runs the flow `runs` times.
 
@@ -460,6 +505,8 @@ def run_steps(steps: list[str], repeats: int, report: dict) -> None:
         bench_reconstruction_and_render(repeats, report)
     if "flow" in steps:
         bench_flow(repeats, report)
+    if "overlay" in steps:
+        bench_overlay(repeats, report)
     if "memory" in steps:
         bench_memory(report)
         row = report["steps"]["peak memory of the whole flow"]

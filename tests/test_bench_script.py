@@ -16,6 +16,7 @@ from utils import assets
 
 CPU_STEPS = ["network batch 1", "network batch 64", "FaceBoxes two_faces_720p", "FaceBoxes emma_4k",
              "dense reconstruction one face", "render one face 1280x720", "whole singleImage flow",
+             "one overlay image two_faces_720p (3DDFA_V2's way)", "one overlay image emma_4k (3DDFA_V2's way)",
              "peak memory of the whole flow"]
 
 
