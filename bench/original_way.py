@@ -41,14 +41,30 @@ def priors_python_loops(height: int, width: int) -> torch.Tensor:
     return torch.tensor(anchors).view(-1, 4)
 
 
-def detect(net: torch.nn.Module, img: np.ndarray) -> list:
-    """FaceBoxes as the original's FaceBoxes.__call__ runs it."""
+def detector_input(img: np.ndarray) -> tuple[np.ndarray, float]:
+    """The original's FaceBoxes input: the image as float32, resized in float, minus the mean."""
     scale = fit_scale(*img.shape[:2])
     image = np.float32(img)
     if scale != 1:
         image = cv2.resize(image, None, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    in_height, in_width = image.shape[:2]
     image -= (104, 117, 123)
+    return image, scale
+
+
+def keep_faces(boxes: np.ndarray, scores: np.ndarray) -> list:
+    """The original's selection of decoded boxes: score, top k, NMS, visibility."""
+    keep = np.where(scores > CONFIDENCE_THRESHOLD)[0]
+    boxes, scores = boxes[keep], scores[keep]
+    order = scores.argsort()[::-1][:TOP_K]
+    dets = np.hstack((boxes[order], scores[order, None])).astype(np.float32, copy=False)
+    dets = dets[nms(dets, NMS_THRESHOLD)][:KEEP_TOP_K]
+    return [det for det in dets if det[4] > VIS_THRESHOLD]
+
+
+def detect(net: torch.nn.Module, img: np.ndarray) -> list:
+    """FaceBoxes as the original's FaceBoxes.__call__ runs it."""
+    image, scale = detector_input(img)
+    in_height, in_width = image.shape[:2]
     tensor = torch.from_numpy(image.transpose(2, 0, 1)).unsqueeze(0)
     with torch.no_grad():
         loc, conf = net(tensor)
@@ -59,14 +75,7 @@ def detect(net: torch.nn.Module, img: np.ndarray) -> list:
     boxes[:, :2] -= boxes[:, 2:] / 2
     boxes[:, 2:] += boxes[:, :2]
     boxes = boxes * torch.Tensor([in_width, in_height, in_width, in_height]) / scale
-    boxes = boxes.numpy()
-    scores = conf.squeeze(0).numpy()[:, 1]
-    keep = np.where(scores > CONFIDENCE_THRESHOLD)[0]
-    boxes, scores = boxes[keep], scores[keep]
-    order = scores.argsort()[::-1][:TOP_K]
-    dets = np.hstack((boxes[order], scores[order, None])).astype(np.float32, copy=False)
-    dets = dets[nms(dets, NMS_THRESHOLD)][:KEEP_TOP_K]
-    return [det for det in dets if det[4] > VIS_THRESHOLD]
+    return keep_faces(boxes.numpy(), conf.squeeze(0).numpy()[:, 1])
 
 
 def regress_one(model: torch.nn.Module, crop: np.ndarray) -> np.ndarray:

@@ -16,10 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.original_way import priors_python_loops
-from FaceBoxes.FaceBoxes import fit_scale
-from FaceBoxes.utils.config import CONFIDENCE_THRESHOLD, KEEP_TOP_K, NMS_THRESHOLD, TOP_K, VARIANCE, VIS_THRESHOLD
-from FaceBoxes.utils.nms_wrapper import nms
+from bench.original_way import detector_input, keep_faces, priors_python_loops
+from FaceBoxes.utils.config import VARIANCE
 from Sim3DR.numpy_reference import render_numpy_lighting
 from utils.cropping import crop_img, roi_box_3ddfa_v2
 from utils.inference import predict_denseVert
@@ -27,12 +25,8 @@ from utils.inference import predict_denseVert
 
 def detect(session, img: np.ndarray) -> list:
     """3DDFA_V2's FaceBoxes_ONNX: the network on ONNX Runtime, the rest in numpy."""
-    scale = fit_scale(*img.shape[:2])
-    image = np.float32(img)
-    if scale != 1:
-        image = cv2.resize(image, None, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    image, scale = detector_input(img)
     in_height, in_width = image.shape[:2]
-    image -= (104, 117, 123)
     loc, conf = session.run(["loc", "conf"], {"input": image.transpose(2, 0, 1)[None]})
     priors = priors_python_loops(in_height, in_width).numpy()
     loc = loc[0]
@@ -41,13 +35,7 @@ def detect(session, img: np.ndarray) -> list:
     boxes[:, :2] -= boxes[:, 2:] / 2
     boxes[:, 2:] += boxes[:, :2]
     boxes = boxes * np.array([in_width, in_height, in_width, in_height]) / scale
-    scores = conf[0][:, 1]
-    keep = np.where(scores > CONFIDENCE_THRESHOLD)[0]
-    boxes, scores = boxes[keep], scores[keep]
-    order = scores.argsort()[::-1][:TOP_K]
-    dets = np.hstack((boxes[order], scores[order, None])).astype(np.float32, copy=False)
-    dets = dets[nms(dets, NMS_THRESHOLD)][:KEEP_TOP_K]
-    return [det for det in dets if det[4] > VIS_THRESHOLD]
+    return keep_faces(boxes, conf[0][:, 1])
 
 
 def overlay_flow(detector_session, regressor_session, image_path: Path, out_path: Path, whitening,
