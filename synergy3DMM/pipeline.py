@@ -26,6 +26,7 @@ from utils import assets, geometry
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops
 from utils.device import resolve_backend
 from utils.errors import SynergyError
+from utils.param_layout import NUM_PARAMS
 from utils.params import Whitening, load_3dmm
 
 DEFAULT_WEIGHTS = "pretrained/best.pth.tar"
@@ -79,7 +80,7 @@ class Regressor:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """(B, 3, 120, 120) float32 normalised crops -> (B, 62) whitened parameters."""
         if len(batch) == 0:
-            return np.zeros((0, 62), dtype=np.float32)
+            return np.zeros((0, NUM_PARAMS), dtype=np.float32)
         return self.run(batch)
 
 

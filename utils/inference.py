@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from utils import geometry
+from utils.param_layout import NUM_PARAMS
 from utils import cropping
 from utils.params import Whitening, load_3dmm
 
@@ -79,7 +80,7 @@ matrix2angle = matrix2angle_corr
 def param2vert(param: np.ndarray, dense: bool = False, transform: bool = True,
                whitening: Whitening | None = None) -> np.ndarray:
     """One whitened 62-d vector -> (3, N) vertices in the crop."""
-    if np.shape(param)[0] != 62:
+    if np.shape(param)[0] != NUM_PARAMS:
         raise RuntimeError("length of params mismatch")
     return reconstruct_in_crop(np.asarray(param)[None], dense, transform, whitening)[0]
 
