@@ -52,8 +52,12 @@ def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _lo
         return official
     fallback = assets.asset_path(FALLBACK_WEIGHTS)
     if fallback.is_file():
-        log(f"note: {DEFAULT_WEIGHTS} is absent (get it with `python fetch_assets.py --official-weights`); "
-            f"using the 3DDFA_V2 regressor {FALLBACK_WEIGHTS} instead")
+        note = (f"note: {DEFAULT_WEIGHTS} is absent (get it with `python fetch_assets.py --official-weights`); "
+                f"using the 3DDFA_V2 regressor {FALLBACK_WEIGHTS} instead")
+        if log is _log:  # another model than asked for: a warning, seen without configuring logging
+            logger.warning(note)
+        else:
+            log(note)
         return fallback
     raise SynergyError(f"no weights: neither {official} nor {fallback} exists; run `python fetch_assets.py`")
 

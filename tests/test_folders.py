@@ -3,6 +3,7 @@ mode, folder processing with its summary, and errors turned into flag advice."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from typing import Iterator
 
@@ -124,3 +125,20 @@ def test_overlay_alone_is_one_file_and_the_same_pixels(pipeline, photo, tmp_path
     assert "rendering_overlay/p_solid.png" in tree(tmp_path / "default")
     assert (tmp_path / "alone" / "rendering_overlay" / "p.jpg").read_bytes() == \
         (tmp_path / "default" / "rendering_overlay" / "p.jpg").read_bytes()
+
+
+def test_library_user_is_told_of_the_fallback_weights(tmp_path):
+    """Without the official weights, a library user who configured nothing still learns on
+    stderr that the 3DDFA_V2 regressor stands in (a Python warning-level log)."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    (root / "pretrained").mkdir(parents=True)
+    (root / "pretrained" / "3ddfa_v2").symlink_to(assets.asset_path("pretrained/3ddfa_v2"))
+    code = "from synergy3DMM.pipeline import resolve_weights; print(resolve_weights(None).name)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=assets.REPO_ROOT, env={**os.environ, "SYNERGYNET_HOME": str(root)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "mb05_120x120.pth"
+    assert "using the 3DDFA_V2 regressor" in result.stderr
