@@ -48,7 +48,8 @@ def main() -> int:
         from model_building import SynergyNet
         from synergy3DMM.pipeline import resolve_weights
 
-        model, info = SynergyNet.from_checkpoint(resolve_weights(args.weights, log=lambda note: print(note, file=sys.stderr)), arch=args.arch)
+        weights = resolve_weights(args.weights, log=lambda note: print(note, file=sys.stderr))
+        model, info = SynergyNet.from_checkpoint(weights, arch=args.arch)
         path = model.export_onnx(args.output)
         # 3DDFA_V2 checkpoints hold no whitening: theirs comes from a file beside them
         whitening = ("the checkpoint's param_mean/param_std" if info.kind == "synergynet"

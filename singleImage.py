@@ -25,7 +25,7 @@ from synergy3DMM.pipeline import DEFAULT_WEIGHTS, FacePipeline
 from utils.device import BACKEND_CHOICES, DEVICE_CHOICES
 from utils.errors import SynergyError, run_cli
 from utils.io import IMAGE_EXTENSIONS, list_images
-from utils.writers import MESH_WRITERS
+from utils.writers import MESH_ENCODERS
 
 FLAGS = {"device": "--device", "backend": "--backend", "arch": "-a/--arch", "weights": "-w/--weights",
          "modes": "--modes"}
@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--onnx", dest="backend", action="store_const", const="onnx", help="same as --backend onnx")
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
                         help=f"outputs to write, comma-separated, from {', '.join(OUTPUT_MODES)} (default %(default)s)")
-    parser.add_argument("--mesh", choices=sorted(MESH_WRITERS), help="also write each face's dense mesh (a mode)")
+    parser.add_argument("--mesh", choices=sorted(MESH_ENCODERS), help="also write each face's dense mesh (a mode)")
     parser.add_argument("--matplotlib", action="store_true",
                         help="draw landmarks with matplotlib at 200 dpi, as the original (slow)")
     parser.add_argument("--json-only", action="store_true", help="write only the JSON results (same as --modes json)")

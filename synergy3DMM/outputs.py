@@ -30,7 +30,7 @@ import numpy as np
 
 from utils.device import cpu_cores
 from utils.errors import SynergyError
-from utils.writers import MESH_WRITERS, atomic_write, encode_image, faces_to_json, json_bytes, mesh_bytes
+from utils.writers import MESH_ENCODERS, atomic_write, encode_image, faces_to_json, json_bytes, mesh_bytes
 
 # A file to write: its path under the output folder, and its bytes or an image to encode.
 Payload = Union[bytes, np.ndarray]
@@ -126,8 +126,8 @@ class MeshOutput(Output):
     needs_dense = True
 
     def __init__(self, fmt: str):
-        if fmt not in MESH_WRITERS:
-            raise SynergyError(f"unknown mesh format {fmt!r}; choose one of {', '.join(MESH_WRITERS)}")
+        if fmt not in MESH_ENCODERS:
+            raise SynergyError(f"unknown mesh format {fmt!r}; choose one of {', '.join(MESH_ENCODERS)}")
         self.mode = fmt
 
     def files(self, result: ImageResult) -> list[File]:

@@ -58,7 +58,8 @@ def test_input_transform_matches_reference(ref_inputs):
 @pytest.mark.parametrize("transform,key", [(True, "lmk_sparse"), (False, "lmk_sparse_notransform")])
 def test_sparse_reconstruction(model, ref_expected, transform, key):
     params = torch.from_numpy(ref_expected["params_test"])
-    close(model.reconstruct_vertex_62(params, dense=False, transform=transform), ref_expected[key], rtol=0, atol=PX_ATOL)
+    close(model.reconstruct_vertex_62(params, dense=False, transform=transform), ref_expected[key],
+          rtol=0, atol=PX_ATOL)
 
 
 def test_dense_reconstruction(model, ref_expected):
@@ -115,7 +116,8 @@ def test_numpy_predictions(ref_expected, ref_inputs):
 
     params, boxes = ref_expected["params_test"], ref_inputs["roi_boxes"]
     for i in range(len(params)):
-        close(predict_sparseVert(params[i], boxes[i], transform=True), ref_expected["np_sparse"][i], rtol=0, atol=PX_ATOL)
+        close(predict_sparseVert(params[i], boxes[i], transform=True), ref_expected["np_sparse"][i],
+              rtol=0, atol=PX_ATOL)
         angles, t3d = predict_pose(params[i], boxes[i])
         np.testing.assert_allclose(angles, ref_expected["pose_angles"][i], atol=1e-4)
         np.testing.assert_allclose(t3d, ref_expected["pose_t3d"][i], rtol=0, atol=PX_ATOL)

@@ -29,7 +29,11 @@ def resolve_device(name: "str | torch.device" = "auto") -> "torch.device":
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
-    raise SynergyError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}", option="device")
+    raise _unknown_device(name)
+
+
+def _unknown_device(name: str) -> SynergyError:
+    return SynergyError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}", option="device")
 
 
 def _cuda_gpu_present() -> bool:
@@ -63,7 +67,7 @@ def resolve_backend(backend: str = "auto", device: str = "auto") -> tuple[str, s
         raise SynergyError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_CHOICES)}",
                            option="backend")
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
-        raise SynergyError(f"unknown device {device!r}; choose one of {', '.join(DEVICE_CHOICES)}", option="device")
+        raise _unknown_device(device)
     if backend == "auto":
         on_gpu = device.startswith("cuda") or (device == "auto" and _cuda_gpu_present())
         backend = "torch" if on_gpu else "onnx"

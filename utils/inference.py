@@ -17,9 +17,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from utils import geometry
+from utils import cropping, geometry
 from utils.param_layout import NUM_PARAMS
-from utils import cropping
 from utils.params import Whitening, load_3dmm
 
 LANDMARK_GROUPS = [0, 17, 22, 27, 31, 36, 42, 48, 60, 68]  # jaw, brows, nose, eyes, lips

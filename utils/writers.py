@@ -154,5 +154,3 @@ def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
     """`ply_bytes`, written atomically."""
     return atomic_write(path, ply_bytes(vertices, triangles, colors))
 
-
-MESH_WRITERS = {"obj": write_obj, "ply": write_ply}
