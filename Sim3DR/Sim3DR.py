@@ -7,7 +7,7 @@ images are (height, width, channels) uint8 and are drawn into in place.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -101,3 +101,55 @@ def rasterize(
     colors = np.ascontiguousarray(colors, dtype=np.float32)
     return draw_in_place(bg, lambda image: kernels.rasterize(image, vertices, triangles, colors, reverse,
                                                              threads or cpu_cores()))
+
+
+class Buffers(NamedTuple):
+    """What `rasterize_attributes` draws: per pixel the interpolated attributes (H, W, C)
+    float32, the depth of the nearest surface (H, W) float32, -inf where no mesh is, and the
+    index of the triangle seen (H, W) int32, -1 where no mesh is."""
+
+    attributes: np.ndarray
+    depth: np.ndarray
+    triangles: np.ndarray
+
+    @property
+    def covered(self) -> np.ndarray:
+        """(H, W) bool: the pixels some triangle covers."""
+        return self.triangles >= 0
+
+
+def rasterize_attributes(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    attributes: np.ndarray,
+    height: int | None = None,
+    width: int | None = None,
+    buffers: Buffers | None = None,
+    threads: int | None = None,
+) -> Buffers:
+    """Z-buffer rasterisation of float per-vertex `attributes` (nver, C), with the weights,
+    edge rule and depth test of `rasterize` (larger z nearer).
+
+    Draws into `buffers` in place (so that several meshes share one z-buffer), or into new
+    ones of `height` x `width`. Use it for depth maps, visibility, or to draw in another
+    space: with UV coordinates as the x, y of `vertices`, each texel receives the
+    attributes of the surface point that maps to it.
+    """
+    kernels = compiled_kernels()
+    vertices, triangles = as_mesh(vertices, triangles)
+    attributes = np.ascontiguousarray(attributes, dtype=np.float32)
+    if attributes.ndim != 2:
+        raise ValueError(f"attributes must be (nver, channels), got shape {attributes.shape}")
+    if buffers is None:
+        if height is None or width is None:
+            raise ValueError("rasterize_attributes needs buffers or both height and width")
+        buffers = Buffers(np.zeros((height, width, attributes.shape[1]), dtype=np.float32),
+                          np.full((height, width), -np.inf, dtype=np.float32),
+                          np.full((height, width), -1, dtype=np.int32))
+    for name, array, dtype in (("attributes", buffers.attributes, np.float32), ("depth", buffers.depth, np.float32),
+                               ("triangles", buffers.triangles, np.int32)):
+        if array.dtype != dtype or not array.flags.c_contiguous or not array.flags.writeable:
+            raise ValueError(f"buffers.{name} must be a writeable C-contiguous {np.dtype(dtype).name} array")
+    kernels.rasterize_attributes(buffers.attributes, buffers.depth, buffers.triangles, vertices, triangles,
+                                 attributes, threads or cpu_cores())
+    return buffers

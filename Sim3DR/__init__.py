@@ -4,6 +4,6 @@ Importing works without the compiled part; calling the renderer then says to run
 `./setup.sh`.
 """
 from .lighting import RenderPipeline
-from .Sim3DR import get_normal, rasterize
+from .Sim3DR import Buffers, get_normal, rasterize, rasterize_attributes
 
-__all__ = ["RenderPipeline", "get_normal", "rasterize"]
+__all__ = ["Buffers", "RenderPipeline", "get_normal", "rasterize", "rasterize_attributes"]

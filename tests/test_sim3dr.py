@@ -295,3 +295,32 @@ def test_render_unwritable_extension_leaves_nothing(tmp_path):
     with pytest.raises(SynergyError, match="encode"):
         render(noise_image(70, 110), ver_lst, triangles, wfp=tmp_path / "photo.unknown")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ float attributes, z-buffer
+
+
+def test_rasterize_attributes_agrees_with_rasterize_and_shares_the_z_buffer():
+    from Sim3DR import rasterize_attributes
+
+    vertices, triangles = dome()
+    colors = np.random.default_rng(1).random((len(vertices), 3)).astype(np.float32)
+    drawn = rasterize(vertices, triangles, colors, height=64, width=80, channel=3)
+    buffers = rasterize_attributes(vertices, triangles, colors, 64, 80)
+    covered = buffers.covered
+    assert covered.sum() > 1000 and (buffers.triangles[covered] < len(triangles)).all()
+    # same pixels, same weights: the bytes are the truncated floats
+    np.testing.assert_array_equal(drawn[covered], (255 * buffers.attributes[covered]).astype(np.uint8))
+    assert (drawn[~covered] == 0).all() and np.isneginf(buffers.depth[~covered]).all()
+    # the dome's depth at its centre pixel: its top, z = sqrt(1.5) * radius
+    assert buffers.depth[30, 40] == pytest.approx(np.sqrt(1.5) * 25, rel=1e-3)
+    # a second mesh behind the first changes nothing; in front, it wins everywhere it covers
+    first = buffers.attributes.copy()
+    behind = vertices - np.array([0, 0, 100], np.float32)
+    again = rasterize_attributes(behind, triangles, np.zeros_like(colors), buffers=buffers)
+    np.testing.assert_array_equal(again.attributes, first)
+    front = rasterize_attributes(vertices + np.array([0, 0, 100], np.float32), triangles, np.zeros_like(colors),
+                                 buffers=buffers)
+    assert (front.attributes[covered] == 0).all()
+    with pytest.raises(ValueError, match="attributes must be"):
+        rasterize_attributes(vertices, triangles, colors[:5], 10, 10)

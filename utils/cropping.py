@@ -4,7 +4,8 @@ Two crop policies exist, and the regressor must be fed the one it was trained wi
 SynergyNet's (`roi_box_synergynet`: a square of 1.2x the box height around its centre)
 and 3DDFA_V2's (`roi_box_3ddfa_v2`: 1.58x the mean side, shifted down by 0.14).
 `crop_img` cuts a box out of an image, padding with zeros outside it, exactly as the
-original does.
+original does. Video tracking crops from the previous frame's landmarks instead of a
+detection (`roi_box_from_landmarks`, 3DDFA_V2's `crop_policy='landmark'`).
 """
 from __future__ import annotations
 
@@ -45,6 +46,23 @@ def roi_box_3ddfa_v2(box: Sequence[float]) -> np.ndarray:
     return np.array([sx, sy, sx + np.float32(size), sy + np.float32(size)], dtype=np.float32)
 
 
+def roi_box_from_landmarks(points: np.ndarray) -> np.ndarray:
+    """Landmarks (2|3, N) in image pixels -> the square roi box `[sx, sy, ex, ey]` around them
+    (3DDFA_V2's `parse_roi_box_from_landmark`): centred on their bounding box, with the side
+    the diagonal of the square that holds that box (sqrt(2) x its longer side)."""
+    x, y = np.asarray(points, dtype=np.float64)[:2]
+    centre_x, centre_y = (x.min() + x.max()) / 2, (y.min() + y.max()) / 2
+    side = np.sqrt(2.0) * max(x.max() - x.min(), y.max() - y.min())
+    sx, sy = centre_x - side / 2, centre_y - side / 2
+    return np.array([sx, sy, sx + side, sy + side], dtype=np.float32)
+
+
+def roi_box_as_given(box: Sequence[float]) -> np.ndarray:
+    """A box used as the crop itself: pre-cropped faces (the original's uv_texture_realFaces.py
+    crops `[0, 0, 256, 256]` of its 256x256 faces, with no margin)."""
+    return np.asarray(box[:4], dtype=np.float32)
+
+
 CROP_POLICIES: dict[str, Callable[[Sequence[float]], np.ndarray]] = {
     "synergynet": roi_box_synergynet,
     "3ddfa_v2": roi_box_3ddfa_v2,
@@ -63,15 +81,17 @@ def crop_img(img: np.ndarray, roi_box: Sequence[float]) -> np.ndarray:
     return out
 
 
-def crop_faces(img: np.ndarray, roi_boxes: Sequence[Sequence[float]], size: int = STD_SIZE) -> np.ndarray:
-    """Every roi box of one image as a (B, size, size, 3) uint8 batch (INTER_LINEAR resize)."""
+def crop_faces(img: np.ndarray, roi_boxes: Sequence[Sequence[float]], size: int = STD_SIZE,
+               interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Every roi box of one image as a (B, size, size, 3) uint8 batch, resized with
+    `interpolation` (the original's singleImage.py: INTER_LINEAR; its Python API: INTER_LANCZOS4)."""
     crops = np.empty((len(roi_boxes), size, size, 3), dtype=np.uint8)
     for i, box in enumerate(roi_boxes):
         crop = crop_img(img, box)
         if crop.size == 0:  # a degenerate box: nothing to see, feed black
             crops[i] = 0
             continue
-        crops[i] = cv2.resize(crop, dsize=(size, size), interpolation=cv2.INTER_LINEAR)
+        crops[i] = cv2.resize(crop, dsize=(size, size), interpolation=interpolation)
     return crops
 
 

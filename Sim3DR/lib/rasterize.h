@@ -50,6 +50,16 @@ void rasterize(uint8_t* image, int height, int width, int channels, const float*
                int64_t nver, const int32_t* triangles, int64_t ntri, const float* colors,
                bool reverse, int threads);
 
+// Z-buffer rasterisation of float attributes (nver * channels) with the same weights,
+// edge rule and depth test as rasterize(), into buffers that cover the whole image:
+// `image` (height * width * channels), `depth` (height * width; a pixel is drawn where the
+// mesh is nearer than its value, which is then updated, so several meshes can share one
+// buffer) and `triangle_ids` (height * width: the index of the triangle seen). Pixels the
+// mesh does not cover are left as they are.
+void rasterize_attributes(float* image, float* depth, int32_t* triangle_ids, int height, int width,
+                          int channels, const float* vertices, int64_t nver, const int32_t* triangles,
+                          int64_t ntri, const float* attributes, int threads);
+
 // One face from vertices to pixels: normals, lighting and rasterisation of RGB colours
 // into the 3-channel `image`.
 void render_lit(uint8_t* image, int height, int width, const float* vertices, int64_t nver,

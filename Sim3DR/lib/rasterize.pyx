@@ -29,6 +29,10 @@ cdef extern from "rasterize.h" namespace "sim3dr":
     void c_rasterize "sim3dr::rasterize"(uint8_t* image, int height, int width, int channels,
                                          const float* vertices, int64_t nver, const int32_t* triangles,
                                          int64_t ntri, const float* colors, bint reverse, int threads) nogil
+    void c_rasterize_attributes "sim3dr::rasterize_attributes"(
+        float* image, float* depth, int32_t* triangle_ids, int height, int width, int channels,
+        const float* vertices, int64_t nver, const int32_t* triangles, int64_t ntri, const float* attributes,
+        int threads) nogil
     void render_lit(uint8_t* image, int height, int width, const float* vertices, int64_t nver,
                     const int32_t* triangles, int64_t ntri, const LightingParams& params,
                     const float* texture, bint reverse, int threads) nogil
@@ -75,6 +79,27 @@ def rasterize(uint8_t[:, :, ::1] image, const float[:, ::1] vertices, const int3
         c_rasterize(&image[0, 0, 0] if image.shape[0] and image.shape[1] else NULL,
                     image.shape[0], image.shape[1], image.shape[2], &vertices[0, 0], vertices.shape[0],
                     &triangles[0, 0], triangles.shape[0], &colors[0, 0], reverse, threads)
+
+
+def rasterize_attributes(float[:, :, ::1] image, float[:, ::1] depth, int32_t[:, ::1] triangle_ids,
+                         const float[:, ::1] vertices, const int32_t[:, ::1] triangles,
+                         const float[:, ::1] attributes, int threads=1):
+    """Draw the triangles' interpolated float `attributes` into `image`, with the z-buffer
+    `depth` and the seen triangle's index in `triangle_ids` (all covering the image), in place."""
+    _check_mesh(vertices, triangles)
+    _check_colors(attributes, vertices.shape[0], image.shape[2], "attributes")
+    cdef Py_ssize_t height = image.shape[0], width = image.shape[1]
+    if depth.shape[0] != height or depth.shape[1] != width:
+        raise ValueError(f"depth must be ({height}, {width}), got ({depth.shape[0]}, {depth.shape[1]})")
+    if triangle_ids.shape[0] != height or triangle_ids.shape[1] != width:
+        raise ValueError(f"triangle_ids must be ({height}, {width}), "
+                         f"got ({triangle_ids.shape[0]}, {triangle_ids.shape[1]})")
+    if vertices.shape[0] == 0 or triangles.shape[0] == 0 or image.shape[2] == 0 or height == 0 or width == 0:
+        return
+    with nogil:
+        c_rasterize_attributes(&image[0, 0, 0], &depth[0, 0], &triangle_ids[0, 0], height, width, image.shape[2],
+                               &vertices[0, 0], vertices.shape[0], &triangles[0, 0], triangles.shape[0],
+                               &attributes[0, 0], threads)
 
 
 def render(uint8_t[:, :, ::1] image, const float[:, ::1] vertices, const int32_t[:, ::1] triangles,

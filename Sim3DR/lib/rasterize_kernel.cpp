@@ -243,14 +243,13 @@ typedef int32_t Mask4 __attribute__((vector_size(16)));
 constexpr Float4 kBlockDx = {0.0f, 1.0f, 0.0f, 1.0f};
 constexpr Float4 kBlockDy = {0.0f, 0.0f, 1.0f, 1.0f};
 
-// The triangle loop of rasterize() over the pixels of `band`, a part of `mesh_box`;
-// kChannels > 0 fixes the channel count at compile time (the usual 3), 0 takes it from
-// `channels`. `depth` covers `mesh_box`, row by row.
-template <int kChannels>
-void draw_triangles(uint8_t* image, int height, int width, int channels, const float* vertices,
-                    const int32_t* triangles, int64_t ntri, const float* colors, bool reverse,
-                    const PixelBox& mesh_box, const PixelBox& band, float* depth) {
-    if (kChannels > 0) channels = kChannels;
+// The triangle loop of the rasterisers over the pixels of `band`, a part of `depth_box`:
+// for each pixel centre inside a triangle and nearer than `depth` (which covers
+// `depth_box`, row by row), the depth is updated and `write(x, y, w0, w1, w2, i0, i1, i2,
+// triangle)` paints it with the barycentric weights of the triangle's vertices i0..i2.
+template <class Writer>
+void draw_triangles(const float* vertices, const int32_t* triangles, int64_t ntri, const PixelBox& depth_box,
+                    const PixelBox& band, float* depth, const Writer& write) {
     for (int64_t i = 0; i < ntri; ++i) {
         const int32_t i0 = triangles[3 * i], i1 = triangles[3 * i + 1], i2 = triangles[3 * i + 2];
         const float* p0 = vertices + 3 * i0;
@@ -276,9 +275,6 @@ void draw_triangles(uint8_t* image, int height, int width, int channels, const f
         // no area, so it is skipped.
         if (denominator == 0.0f) continue;
         const float inverse = 1.0f / denominator;
-        const float* c0 = colors + static_cast<int64_t>(channels) * i0;
-        const float* c1 = colors + static_cast<int64_t>(channels) * i1;
-        const float* c2 = colors + static_cast<int64_t>(channels) * i2;
 
         // Inside-tests of up to kBatch blocks are gathered into one bit mask before any
         // pixel is drawn: one unpredictable loop exit per batch (usually per triangle)
@@ -297,13 +293,10 @@ void draw_triangles(uint8_t* image, int height, int width, int channels, const f
                 const float u = batch_u[block][lane], v = batch_v[block][lane];
                 const float w0 = 1.0f - u - v, w1 = v, w2 = u;
                 const float z = w0 * p0[2] + w1 * p1[2] + w2 * p2[2];
-                float& nearest = depth[static_cast<size_t>(y - mesh_box.y0) * mesh_box.width() + (x - mesh_box.x0)];
+                float& nearest = depth[static_cast<size_t>(y - depth_box.y0) * depth_box.width() + (x - depth_box.x0)];
                 if (!(z > nearest)) continue;  // larger z is nearer
                 nearest = z;
-                uint8_t* pixel = image + (static_cast<size_t>(reverse ? height - 1 - y : y) * width + x) * channels;
-                for (int k = 0; k < channels; ++k) {
-                    pixel[k] = to_byte(w0 * c0[k] + w1 * c1[k] + w2 * c2[k]);
-                }
+                write(x, y, w0, w1, w2, i0, i1, i2, i);
             }
             batch_size = 0;
         };
@@ -336,6 +329,41 @@ void draw_triangles(uint8_t* image, int height, int width, int channels, const f
     }
 }
 
+// Draws bands of the rows of `mesh_box` on up to `threads` threads: each band goes through
+// the triangles in the original's order, so a pixel sees the same triangles in the same
+// order for any number of bands.
+template <class Writer>
+void draw_bands(const float* vertices, const int32_t* triangles, int64_t ntri, const PixelBox& mesh_box,
+                const PixelBox& depth_box, float* depth, int threads, const Writer& write) {
+    const int parts = std::min(useful_parts(threads, ntri), mesh_box.height());
+    run_parts(parts, [&](int part) {
+        int64_t first, last;
+        part_range(mesh_box.height(), part, parts, first, last);
+        const PixelBox band{mesh_box.x0, mesh_box.y0 + static_cast<int>(first), mesh_box.x1,
+                            mesh_box.y0 + static_cast<int>(last) - 1};
+        draw_triangles(vertices, triangles, ntri, depth_box, band, depth, write);
+    });
+}
+
+// Pixel writer of rasterize(): 8-bit colours; kChannels > 0 fixes the channel count at
+// compile time (the usual 3), 0 takes it from `channels`.
+template <int kChannels>
+struct ByteWriter {
+    uint8_t* image;
+    int height, width, channels;
+    const float* colors;
+    bool reverse;
+    void operator()(int x, int y, float w0, float w1, float w2, int32_t i0, int32_t i1, int32_t i2,
+                    int64_t) const {
+        const int count = kChannels > 0 ? kChannels : channels;
+        const float* c0 = colors + static_cast<int64_t>(count) * i0;
+        const float* c1 = colors + static_cast<int64_t>(count) * i1;
+        const float* c2 = colors + static_cast<int64_t>(count) * i2;
+        uint8_t* pixel = image + (static_cast<size_t>(reverse ? height - 1 - y : y) * width + x) * count;
+        for (int k = 0; k < count; ++k) pixel[k] = to_byte(w0 * c0[k] + w1 * c1[k] + w2 * c2[k]);
+    }
+};
+
 }  // namespace
 
 void rasterize(uint8_t* image, int height, int width, int channels, const float* vertices,
@@ -345,22 +373,32 @@ void rasterize(uint8_t* image, int height, int width, int channels, const float*
     if (height <= 0 || width <= 0 || !mesh_pixels(vertices, nver, height, width, mesh_box)) return;
     // The depth buffer covers only the mesh's pixels, not the image.
     std::vector<float> depth(static_cast<size_t>(mesh_box.width()) * mesh_box.height(), kFarDepth);
-    // Each part draws a band of rows, going through the triangles in the original's order:
-    // a pixel sees the same triangles in the same order for any number of bands.
-    const int parts = std::min(useful_parts(threads, ntri), mesh_box.height());
-    run_parts(parts, [&](int part) {
-        int64_t first, last;
-        part_range(mesh_box.height(), part, parts, first, last);
-        const PixelBox band{mesh_box.x0, mesh_box.y0 + static_cast<int>(first), mesh_box.x1,
-                            mesh_box.y0 + static_cast<int>(last) - 1};
-        if (channels == 3) {
-            draw_triangles<3>(image, height, width, channels, vertices, triangles, ntri, colors, reverse,
-                              mesh_box, band, depth.data());
-        } else {
-            draw_triangles<0>(image, height, width, channels, vertices, triangles, ntri, colors, reverse,
-                              mesh_box, band, depth.data());
-        }
-    });
+    if (channels == 3) {
+        draw_bands(vertices, triangles, ntri, mesh_box, mesh_box, depth.data(), threads,
+                   ByteWriter<3>{image, height, width, channels, colors, reverse});
+    } else {
+        draw_bands(vertices, triangles, ntri, mesh_box, mesh_box, depth.data(), threads,
+                   ByteWriter<0>{image, height, width, channels, colors, reverse});
+    }
+}
+
+void rasterize_attributes(float* image, float* depth, int32_t* triangle_ids, int height, int width,
+                          int channels, const float* vertices, int64_t nver, const int32_t* triangles,
+                          int64_t ntri, const float* attributes, int threads) {
+    PixelBox mesh_box;
+    if (height <= 0 || width <= 0 || !mesh_pixels(vertices, nver, height, width, mesh_box)) return;
+    const PixelBox whole{0, 0, width - 1, height - 1};  // the caller's buffers cover the image
+    const auto write = [&](int x, int y, float w0, float w1, float w2, int32_t i0, int32_t i1, int32_t i2,
+                           int64_t triangle) {
+        const size_t at = static_cast<size_t>(y) * width + x;
+        const float* a0 = attributes + static_cast<int64_t>(channels) * i0;
+        const float* a1 = attributes + static_cast<int64_t>(channels) * i1;
+        const float* a2 = attributes + static_cast<int64_t>(channels) * i2;
+        float* pixel = image + at * channels;
+        for (int k = 0; k < channels; ++k) pixel[k] = w0 * a0[k] + w1 * a1[k] + w2 * a2[k];
+        triangle_ids[at] = static_cast<int32_t>(triangle);
+    };
+    draw_bands(vertices, triangles, ntri, mesh_box, whole, depth, threads, write);
 }
 
 void render_lit(uint8_t* image, int height, int width, const float* vertices, int64_t nver,
