@@ -60,5 +60,9 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
     run_cli(main, {"arch": "-a/--arch", "weights": "-w/--weights"})
+
+
+if __name__ == "__main__":
+    cli()

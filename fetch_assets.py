@@ -4,6 +4,9 @@
     python fetch_assets.py                      # 3DMM data, detector and 3DDFA_V2 weights, demo photos, benchmark ground truth
     python fetch_assets.py --official-weights   # + pretrained/best.pth.tar and best_pose.pth.tar (Google Drive)
     python fetch_assets.py --mirror DIR         # copy from a local mirror instead of downloading (never the network)
+
+Installed with pip, the same command is `synergy3dmm-fetch`; the files go to the data root
+(`SYNERGYNET_HOME`, else a per-user data folder; in a checkout, the checkout).
 """
 from __future__ import annotations
 
@@ -77,5 +80,9 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

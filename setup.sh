@@ -34,6 +34,8 @@ digest=$(cat pyproject.toml setup.py $(find FaceBoxes Sim3DR \( -name '*.pyx' -o
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     echo "setup: installing dependencies and building the compiled parts (first time: a few minutes)"
     .venv/bin/python -m pip install -q --upgrade pip
+    # the distribution was called synergynet before it took the original's pip name
+    .venv/bin/python -m pip uninstall -q -y synergynet >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q -e '.[test]'
     echo "$digest" > "$stamp"
 fi

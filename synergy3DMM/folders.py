@@ -1,11 +1,22 @@
 """Many images through one pipeline: a stream of files in; per image its outputs written, or
-its error recorded; a summary at the end. Used by `singleImage.py` and meant for every
-script and API call that processes more than one image.
+its error recorded; a summary at the end. Used by `singleImage.py`, the Python API
+(`SynergyNet.process_folder`) and meant for every script that processes many images.
 
-An image's outputs are rendered and written while the next image is analysed (a folder of
-32 two-face photos: 5% less wall time), with one image in flight at most, so memory stays
-bounded whatever the number of images, and a write error stops the run one image later
-at most.
+Three stages overlap: the next images are read, decoded and detected ahead (on a CPU with
+ONNX Runtime, one image per core, each on a single-threaded detector) while the network
+runs on the faces of a group of images (`batch_images`, all their faces in one batch),
+while the outputs of the previous group are written. At most `prefetch` images are in
+flight ahead, so memory does not grow with the number of images, and a write error stops
+the run one group later at most.
+
+Resuming (`skip_existing`): once every file of an image is written (each atomically), one
+line naming it is appended to a journal under `<out>/.synergynet/`; a later run skips the
+images its journals name. An image killed half-way has no line, so it is done again: a
+half-written image cannot be taken for a finished one.
+
+Many processes (`run_folder`): `--shard i/n` and torchrun's ranks each take their share
+of the sorted list (`synergy3DMM.sharding`) and write their own outputs and journal;
+rank 0 writes the merged `summary.json` and `failures.json`.
 
 Output names depend on the file alone (and the other images beside it on disk), never on
 which files a run was given, so separate runs over parts of a folder agree: an image's
@@ -15,16 +26,24 @@ case-insensitive disks do).
 """
 from __future__ import annotations
 
+import json
+import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Sequence
 
 from synergy3DMM.outputs import ImageResult, Output, needs_dense, save_image_outputs
+from synergy3DMM.sharding import Ranks, Shard
 from utils.errors import SynergyError
 from utils.io import IMAGE_EXTENSIONS, read_image
+from utils.writers import write_json
+
+RECORDS = ".synergynet"  # run records under the output folder: journals, each part's summary
+BATCH_IMAGES = 8  # images whose faces go through the network in one batch
+PREFETCH = 8  # images read and detected ahead of the network
 
 
 class OutputNames:
@@ -53,54 +72,297 @@ class FolderSummary:
     faces: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (image, why) for each one skipped
     seconds: float = 0.0
+    already_done: int = 0  # images skipped because a previous run finished them (skip_existing)
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        return (f"{self.images} image(s) processed, {len(self.failures)} skipped, {self.faces} face(s), "
+        done = f", {self.already_done} already done" if self.already_done else ""
+        return (f"{self.images} image(s) processed, {len(self.failures)} skipped, {self.faces} face(s){done}, "
                 f"{self.images_per_s:.1f} images/s")
+
+    def to_json(self) -> dict:
+        return {"images": self.images, "faces": self.faces, "failures": len(self.failures),
+                "already_done": self.already_done, "seconds": round(self.seconds, 3),
+                "images_per_s": round(self.images_per_s, 2)}
+
+    @classmethod
+    def merged(cls, parts: Sequence["FolderSummary"]) -> "FolderSummary":
+        """The summary of parts that ran side by side (their time: the slowest part's)."""
+        return cls(sum(p.images for p in parts), sum(p.faces for p in parts),
+                   [f for p in parts for f in p.failures], max((p.seconds for p in parts), default=0.0),
+                   sum(p.already_done for p in parts))
+
+
+class Journal:
+    """The images of an output folder whose files are all written: JSON lines
+    `{"name", "source", "modes", "faces"}` in `<out>/.synergynet/done-<tag>.jsonl`, one
+    file per process (no two processes append to one file)."""
+
+    def __init__(self, out: str | Path, tag: str = "0-of-1"):
+        self.path = Path(out) / RECORDS / f"done-{tag}.jsonl"
+        self._fd: int | None = None
+
+    def record(self, result: ImageResult, modes: Sequence[str]) -> None:
+        """Called once every file of `result` is in place."""
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            size = os.fstat(self._fd).st_size
+            if size and os.pread(self._fd, 1, size - 1) != b"\n":  # a line cut by a crash stays apart
+                os.write(self._fd, b"\n")
+        line = json.dumps({"name": result.name, "source": result.source, "modes": list(modes),
+                           "faces": len(result.faces)}, ensure_ascii=False) + "\n"
+        os.write(self._fd, line.encode())  # one write of one line: whole, or (killed) cut and ignored
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def entries(out: str | Path) -> Iterator[dict]:
+        """Every whole line of every journal of `out` (a line cut by a kill is left out)."""
+        for path in sorted((Path(out) / RECORDS).glob("done-*.jsonl")):
+            with open(path, "rb") as f:
+                for raw in f:
+                    if not raw.endswith(b"\n"):
+                        continue
+                    try:
+                        entry = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if isinstance(entry, dict) and "name" in entry:
+                        yield entry
+
+    @classmethod
+    def finished(cls, out: str | Path, modes: Sequence[str]) -> set[str]:
+        """Names of the images of `out` whose outputs of every one of `modes` are written."""
+        wanted = set(modes)
+        return {entry["name"] for entry in cls.entries(out) if wanted <= set(entry.get("modes", ()))}
+
+
+@dataclass
+class _Item:
+    """What reading ahead gives the network stage: an image ready for it, or why not."""
+
+    path: Path
+    name: str = ""
+    image: object = None  # the decoded image (np.ndarray); None: already done, or failed
+    found: object = None  # its `Detections`
+    error: str | None = None
+
+
+class _ReadAhead:
+    """Images read, decoded and detected ahead, on one thread per core (`prefetch` images at
+    most in flight), given back in the order of the files."""
+
+    def __init__(self, pipeline, files: Iterable[Path], names: Callable[[Path], str], skip: Collection[str],
+                 prefetch: int):
+        self.prepare, workers = pipeline.side_by_side()
+        self.files, self.names, self.skip, self.prefetch = iter(files), names, skip, max(1, prefetch)
+        self.window: deque[Future | _Item] = deque()
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="read-ahead")
+        self.exhausted = False
+
+    def _load(self, path: Path, name: str) -> _Item:
+        try:
+            image = read_image(path)
+            return _Item(path, name, image, self.prepare(image))
+        except SynergyError as exc:
+            return _Item(path, name, error=str(exc))
+
+    def _fill(self) -> None:
+        while not self.exhausted and len(self.window) < self.prefetch:
+            path = next(self.files, None)
+            if path is None:
+                self.exhausted = True
+                break
+            path = Path(path)
+            name = self.names(path)
+            self.window.append(_Item(path, name) if name in self.skip else self.pool.submit(self._load, path, name))
+
+    def _pop(self) -> _Item:
+        item = self.window.popleft()
+        self._fill()
+        return item.result() if isinstance(item, Future) else item
+
+    def group(self, size: int) -> list[_Item] | None:
+        """The next item, then those already ready, up to `size` images; None at the end."""
+        self._fill()
+        if not self.window:
+            return None
+        items = [self._pop()]
+        while self.window and sum(item.image is not None for item in items) < size:
+            head = self.window[0]
+            if isinstance(head, Future) and not head.done():
+                break
+            items.append(self._pop())
+        return items
+
+    def close(self) -> None:
+        for item in self.window:
+            if isinstance(item, Future):
+                item.cancel()
+        self.pool.shutdown(wait=True)
 
 
 def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], out: str | Path,
                    names: Callable[[Path], str] | None = None,
                    on_skip: Callable[[Path, str], None] | None = None,
-                   on_done: Callable[[Path, ImageResult], None] | None = None) -> FolderSummary:
+                   on_done: Callable[[Path, ImageResult], None] | None = None, *,
+                   skip: Collection[str] = (), journal: Journal | None = None,
+                   batch_images: int = BATCH_IMAGES, prefetch: int = PREFETCH) -> FolderSummary:
     """Analyse every image of `files` with `pipeline` (a `FacePipeline`) and write `outputs`
-    for it under `out`. An image that cannot be read is recorded in the summary's failures
-    (and given to `on_skip`) and the run goes on; `on_done` receives each image's result
-    once its files are written. An error writing outputs ends the run (`SynergyError` or
-    `OSError`)."""
+    for it under `out`. An image that cannot be read, analysed or made into outputs
+    (`SynergyError`) is recorded in the summary's failures (and given to `on_skip`) and the
+    run goes on; `on_done` receives each image's result once its files are written. An
+    `OSError` (disk) ends the run.
+
+    `skip`: output names not to do again (counted as `already_done`); `journal`: where each
+    finished image is recorded; `batch_images`: images whose faces share one network
+    batch; `prefetch`: images read and detected ahead (memory: about `prefetch +
+    2 * batch_images` decoded images at most)."""
     names = names or OutputNames()
     dense = needs_dense(outputs)
+    modes = [mode for output in outputs for mode in output.mode.split(",")]
     summary = FolderSummary()
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save") as saver:
-        pending: tuple[Future, Path, ImageResult] | None = None
 
-        def finish() -> None:
-            future, path, result = pending
-            future.result()  # re-raises the image's write error
+    def fail(path: Path, why: str) -> None:
+        summary.failures.append((str(path), why))
+        if on_skip is not None:
+            on_skip(path, why)
+
+    def save_all(results: list[ImageResult]) -> list[str | None]:
+        errors: list[str | None] = []
+        for result in results:
+            try:
+                save_image_outputs(result, outputs, out)
+                errors.append(None)
+            except SynergyError as exc:  # this image's own problem; OSError ends the run
+                errors.append(str(exc))
+        return errors
+
+    def finish(pending: tuple[Future, list[ImageResult]]) -> None:
+        future, results = pending
+        for result, error in zip(results, future.result()):
+            path = Path(result.source)
+            if error is not None:
+                fail(path, error)
+                continue
+            if journal is not None:
+                journal.record(result, modes)
             summary.images += 1
             summary.faces += len(result.faces)
             if on_done is not None:
                 on_done(path, result)
 
-        for path in files:
-            path = Path(path)
-            try:
-                image = read_image(path)
-            except SynergyError as exc:
-                summary.failures.append((str(path), str(exc)))
-                if on_skip is not None:
-                    on_skip(path, str(exc))
-                continue
-            result = ImageResult(image, pipeline.analyse(image, dense=dense), str(path), names(path))
+    ahead = _ReadAhead(pipeline, files, names, set(skip), prefetch)
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save") as saver:
+            pending: tuple[Future, list[ImageResult]] | None = None
+            while (items := ahead.group(batch_images)) is not None:
+                group = []
+                for item in items:
+                    if item.error is not None:
+                        fail(item.path, item.error)
+                    elif item.image is None:
+                        summary.already_done += 1
+                    else:
+                        group.append(item)
+                if not group:
+                    continue
+                try:
+                    faces = pipeline.analyse_many([item.found for item in group], dense=dense)
+                except SynergyError as exc:
+                    for item in group:
+                        fail(item.path, str(exc))
+                    continue
+                results = [ImageResult(item.image, found, str(item.path), item.name)
+                           for item, found in zip(group, faces)]
+                if pending is not None:
+                    finish(pending)
+                pending = (saver.submit(save_all, results), results)
             if pending is not None:
-                finish()
-            pending = (saver.submit(save_image_outputs, result, outputs, out), path, result)
-        if pending is not None:
-            finish()
+                finish(pending)
+    finally:
+        ahead.close()
+        if journal is not None:
+            journal.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def write_report(summary: FolderSummary, path: str | Path) -> None:
+    """A summary as JSON, with its failures listed."""
+    write_json(path, {**summary.to_json(), "failure_list": [{"image": image, "error": why}
+                                                            for image, why in summary.failures]})
+
+
+def read_report(path: str | Path) -> FolderSummary | None:
+    """A summary `write_report` wrote (None when absent or unreadable)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        return FolderSummary(int(doc["images"]), int(doc["faces"]),
+                             [(str(f["image"]), str(f["error"])) for f in doc["failure_list"]],
+                             float(doc["seconds"]), int(doc["already_done"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _sum_up(whole: FolderSummary, out: Path, keep_records: bool, one_file: bool) -> None:
+    # one file that fails is the run's error line, not a report
+    if (whole.failures and not one_file) or keep_records:
+        write_json(out / "failures.json", [{"image": image, "error": why} for image, why in whole.failures])
+    if keep_records:
+        write_report(whole, out / "summary.json")
+
+
+def run_folder(pipeline, files: Sequence[str | Path], outputs: Sequence[Output], out: str | Path, *,
+               skip_existing: bool = False, shard: Shard | None = None,
+               progress: Callable[[Iterable[Path], int], Iterable[Path]] | None = None,
+               on_skip: Callable[[Path, str], None] | None = None,
+               batch_images: int = BATCH_IMAGES, prefetch: int = PREFETCH) -> FolderSummary:
+    """`process_images` over this process's share of `files` (`shard`, and torchrun's rank
+    within it), with the run's records under `out`:
+
+    - `skip_existing`: images that a journal of `out` names for these outputs are not done
+      again;
+    - each part records the images it finishes in `.synergynet/done-<part>.jsonl` (so that
+      any run, even one without `skip_existing`, can be resumed); with `skip_existing` or
+      more than one part also its summary in `.synergynet/summary-<part>.json`;
+    - the part that sums up writes `failures.json` (when a run over several files has failures, or the run
+      keeps records) and, when the run keeps records, `summary.json`: a whole run; under
+      torchrun, rank 0 after gathering every rank's summary; with `--shard`, whichever part
+      finishes last (it finds every part's summary there; nothing gathers those).
+
+    Returns this process's summary, or on rank 0 of torchrun the merged one. `progress`
+    wraps the stream of files with a total (e.g. a tqdm bar)."""
+    out = Path(out)
+    ranks = Ranks()
+    ranks.join()
+    part = ranks.shard.within(shard or Shard())
+    mine = part.take(files)
+    modes = [mode for output in outputs for mode in output.mode.split(",")]
+    keep_records = skip_existing or part.count > 1
+    skip = Journal.finished(out, modes) if skip_existing and (out / RECORDS).is_dir() else set()
+    journal = Journal(out, part.tag)  # always: any run, killed at any moment, can be resumed
+    stream: Iterable[Path] = progress(mine, len(mine)) if progress is not None else mine
+    summary = process_images(pipeline, stream, outputs, out, on_skip=on_skip, skip=skip, journal=journal,
+                             batch_images=batch_images, prefetch=prefetch)
+    if keep_records:
+        write_report(summary, out / RECORDS / f"summary-{part.tag}.json")
+    parts = ranks.gather(summary)
+    if parts is None:  # not rank 0
+        return summary
+    whole = FolderSummary.merged(parts)
+    if shard is None or shard.count == 1:  # the whole list was this world's: it sums up
+        _sum_up(whole, out, keep_records, len(files) == 1)
+        return whole
+    found = [read_report(out / RECORDS / f"summary-{Shard(i, part.count).tag}.json") for i in range(part.count)]
+    if all(report is not None for report in found):  # the last part to finish
+        _sum_up(FolderSummary.merged(found), out, keep_records, len(files) == 1)
+    return whole

@@ -13,18 +13,21 @@ once, here (`utils.device.resolve_backend`); the ONNX path does not import torch
 """
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 
 from synergy3DMM import runners
 from utils import assets, geometry
-from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops
-from utils.device import resolve_backend
+from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops, roi_box_as_given
+from utils.device import cpu_cores, resolve_backend
 from utils.errors import SynergyError
 from utils.param_layout import NUM_PARAMS
 from utils.params import Whitening, load_3dmm
@@ -50,16 +53,18 @@ def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _lo
     official = assets.asset_path(DEFAULT_WEIGHTS)
     if official.is_file():
         return official
-    fallback = assets.asset_path(FALLBACK_WEIGHTS)
-    if fallback.is_file():
-        note = (f"note: {DEFAULT_WEIGHTS} is absent (get it with `python fetch_assets.py --official-weights`); "
-                f"using the 3DDFA_V2 regressor {FALLBACK_WEIGHTS} instead")
-        if log is _log:  # another model than asked for: a warning, seen without configuring logging
-            logger.warning(note)
-        else:
-            log(note)
-        return fallback
-    raise SynergyError(f"no weights: neither {official} nor {fallback} exists; run `python fetch_assets.py`")
+    try:  # an installed package fetches it on first use (utils.assets.require)
+        fallback = assets.require(FALLBACK_WEIGHTS, "3DDFA_V2 regressor")
+    except SynergyError:
+        raise SynergyError(f"no weights: neither {official} nor {assets.asset_path(FALLBACK_WEIGHTS)} exists; "
+                           f"run `{assets.fetch_command()}`") from None
+    note = (f"note: {DEFAULT_WEIGHTS} is absent (get it with `{assets.fetch_command()} --official-weights`); "
+            f"using the 3DDFA_V2 regressor {FALLBACK_WEIGHTS} instead")
+    if log is _log:  # another model than asked for: a warning, seen without configuring logging
+        logger.warning(note)
+    else:
+        log(note)
+    return fallback
 
 
 class Regressor:
@@ -104,38 +109,86 @@ class Face:
     def pose(self) -> dict[str, float]:
         return {"yaw": float(self.angles[0]), "pitch": float(self.angles[1]), "roll": float(self.angles[2])}
 
+    @property
+    def score(self) -> float:
+        """The detector's confidence."""
+        return float(self.box[4])
+
+
+@dataclass
+class Detections:
+    """One image's faces before the network: detections, roi boxes and normalised crops."""
+
+    boxes: np.ndarray  # (F, 5)
+    roi_boxes: np.ndarray  # (F, 4)
+    batch: np.ndarray  # (F, 3, 120, 120) float32
+
+
+def crop_batch(image: np.ndarray, roi_boxes: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """The network input of every roi box of `image`, resized with `interpolation`
+    (`singleImage.py`: INTER_LINEAR; the original's Python API: INTER_LANCZOS4)."""
+    return normalize_crops(crop_faces(image, roi_boxes, interpolation=interpolation))
+
+
+def whole_image_box(image: np.ndarray) -> np.ndarray:
+    """The one "detection" of a pre-cropped face: the whole image, score 1."""
+    height, width = image.shape[:2]
+    return np.array([[0, 0, width, height, 1.0]], dtype=np.float32)
+
 
 class FacePipeline:
     """Detector + regressor + 3DMM: photo in, faces out (see module docstring).
 
     `backend`: 'auto' (ONNX Runtime on a CPU, PyTorch on a GPU), 'torch' or 'onnx';
     `device`: 'auto', 'cpu' or 'cuda[:N]'. `log` receives one-time notes (the weights
-    used, ONNX exports); by default they go to the 'synergynet' logger."""
+    used, ONNX exports); by default they go to the 'synergynet' logger. `pre_cropped`:
+    every image is one face cropped already (uv_texture_realFaces.py's 256x256 faces): the
+    whole image is its crop, with no detector and no margin."""
 
     def __init__(self, weights: str | Path | None = None, arch: str | None = None,
-                 device: str = "auto", backend: str = "auto", log: Callable[[str], None] = _log):
+                 device: str = "auto", backend: str = "auto", log: Callable[[str], None] = _log,
+                 pre_cropped: bool = False):
         self.backend, self.device = resolve_backend(backend, device)
         self.regressor = Regressor(weights, arch, self.backend, self.device, log)
-        self.detector = runners.detector(None, self.backend, self.device, log)
-        self.roi_box_of = CROP_POLICIES[self.regressor.crop_policy]
+        self.pre_cropped = pre_cropped
+        if pre_cropped:
+            self.detector, self.roi_box_of = whole_image_box, roi_box_as_given
+        else:
+            self.detector = runners.detector(None, self.backend, self.device, log)
+            self.roi_box_of = CROP_POLICIES[self.regressor.crop_policy]
+        self._single_core_detector = None
+        self._lock = threading.Lock()
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        """(F, 5) detections `[x1, y1, x2, y2, score]`."""
-        return np.asarray(self.detector(image), dtype=np.float32).reshape(-1, 5)
+    def detect(self, image: np.ndarray, detector=None) -> np.ndarray:
+        """(F, 5) detections `[x1, y1, x2, y2, score]` (by `detector`, default the pipeline's)."""
+        return np.asarray((detector or self.detector)(image), dtype=np.float32).reshape(-1, 5)
 
-    def analyse(self, image: np.ndarray, dense: bool = True, boxes: np.ndarray | None = None,
-                timings: dict[str, float] | None = None) -> list[Face]:
-        """Every face of an 8-bit BGR image (see `utils.io.read_image`); `dense` also
-        reconstructs the 53215-vertex mesh. `boxes` skips detection. `timings`, when given,
-        accumulates the seconds spent in each stage (detect, regress, reconstruct)."""
-        clock = StageClock(timings)
-        boxes = self.detect(image) if boxes is None else np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
-        clock.lap("detect")
+    def side_by_side(self) -> tuple[Callable[[np.ndarray], Detections], int]:
+        """A `prepare` for several images at once and how many to run side by side: with
+        ONNX Runtime on a CPU, one image per core, each detected on that core alone (a
+        detector session of one thread: its cores do not wait for each other after every
+        layer); elsewhere one image at a time."""
+        workers = cpu_cores()
+        if self.pre_cropped:  # no detector: reading ahead is decoding and cropping alone
+            return self.prepare, workers
+        if self.backend != "onnx" or self.device != "cpu" or workers == 1:
+            return self.prepare, 1
+        with self._lock:
+            if self._single_core_detector is None:
+                self._single_core_detector = runners.detector(self.detector.weights, "onnx", "cpu", threads=1)
+        return functools.partial(self.prepare, detector=self._single_core_detector), workers
+
+    def prepare(self, image: np.ndarray, boxes: np.ndarray | None = None,
+                interpolation: int = cv2.INTER_LINEAR, detector=None) -> Detections:
+        """Detect (unless `boxes` are given) and crop: everything before the network."""
+        boxes = self.detect(image, detector) if boxes is None else np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
+        roi_boxes = np.array([self.roi_box_of(box) for box in boxes], dtype=np.float32).reshape(-1, 4)
+        return Detections(boxes, roi_boxes, crop_batch(image, roi_boxes, interpolation))
+
+    def faces(self, boxes: np.ndarray, roi_boxes: np.ndarray, params: np.ndarray, dense: bool) -> list[Face]:
+        """Faces from whitened network outputs `params` (F, 62) and their boxes (any images)."""
         if len(boxes) == 0:
             return []
-        roi_boxes = np.array([self.roi_box_of(box) for box in boxes])
-        params = self.regressor(normalize_crops(crop_faces(image, roi_boxes)))
-        clock.lap("regress")
         dewhitened = self.regressor.whitening.dewhiten(params)
         _, angles, translations = geometry.image_pose(dewhitened, roi_boxes)
         morph = load_3dmm()
@@ -145,9 +198,43 @@ class FacePipeline:
         else:
             vertices = None
             landmarks = geometry.crop_to_image(morph.vertices(dewhitened), roi_boxes)
-        clock.lap("reconstruct")
         return [Face(boxes[i], roi_boxes[i], dewhitened[i], landmarks[i], angles[i], translations[i],
                      None if vertices is None else vertices[i]) for i in range(len(boxes))]
+
+    def analyse(self, image: np.ndarray, dense: bool = True, boxes: np.ndarray | None = None,
+                timings: dict[str, float] | None = None, interpolation: int = cv2.INTER_LINEAR) -> list[Face]:
+        """Every face of an 8-bit BGR image (see `utils.io.read_image`); `dense` also
+        reconstructs the 53215-vertex mesh. `boxes` skips detection. `timings`, when given,
+        accumulates the seconds spent in each stage (detect, regress, reconstruct).
+        `interpolation`: how crops are resized to 120x120 (OpenCV flag)."""
+        clock = StageClock(timings)
+        found = self.prepare(image, boxes, interpolation)
+        clock.lap("detect")
+        if len(found.boxes) == 0:
+            return []
+        params = self.regressor(found.batch)
+        clock.lap("regress")
+        faces = self.faces(found.boxes, found.roi_boxes, params, dense)
+        clock.lap("reconstruct")
+        return faces
+
+    def analyse_many(self, found: Sequence[Detections], dense: bool = False) -> list[list[Face]]:
+        """The faces of several prepared images (`prepare`), all of them in one network batch."""
+        counts = [len(item.boxes) for item in found]
+        if sum(counts) == 0:
+            return [[] for _ in found]
+        params = self.regressor(np.concatenate([item.batch for item in found]))
+        faces = self.faces(np.concatenate([item.boxes for item in found]),
+                           np.concatenate([item.roi_boxes for item in found]), params, dense)
+        ends = np.cumsum(counts)
+        return [faces[end - count:end] for count, end in zip(counts, ends)]
+
+    def warm_up(self) -> None:
+        """Open everything a call needs (3DMM data, each session and thread pool), so that
+        calls after this one read no file."""
+        load_3dmm()
+        self.detect(np.zeros((32, 32, 3), dtype=np.uint8))
+        self.regressor(np.zeros((2, 3, 120, 120), dtype=np.float32))
 
 
 class StageClock:

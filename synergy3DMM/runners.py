@@ -178,16 +178,17 @@ def regressor_runner(weights: str | os.PathLike, arch: str | None, backend: str,
 # --------------------------------------------------------------------------- the detector
 
 
-def onnx_detector(weights: str | os.PathLike, device: str = "cpu", log: Log = _silent
+def onnx_detector(weights: str | os.PathLike, device: str = "cpu", log: Log = _silent, threads: int | None = None
                   ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """`(1, 3, H, W) float32 -> (loc, conf)` on ONNX Runtime for FaceBoxes `weights`."""
+    """`(1, 3, H, W) float32 -> (loc, conf)` on ONNX Runtime for FaceBoxes `weights`, each
+    call on `threads` threads (default: all cores)."""
     path = cache_path("faceboxes", weights)
     if not path.is_file():
         from FaceBoxes.FaceBoxes import FaceBoxes
 
         log(f"exporting {Path(weights).name} to ONNX ({path})")
         FaceBoxes.build_net(weights).export_onnx(path)
-    session = make_session(path, device)
+    session = make_session(path, device, threads=threads)
 
     def run(net_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         loc, conf = session.run(["loc", "conf"], {"input": net_input})
@@ -196,11 +197,14 @@ def onnx_detector(weights: str | os.PathLike, device: str = "cpu", log: Log = _s
     return run
 
 
-def detector(weights: str | os.PathLike | None, backend: str, device: str, log: Log = _silent):
-    """FaceBoxes on a resolved backend and device (default weights: the fetched ones)."""
+def detector(weights: str | os.PathLike | None, backend: str, device: str, log: Log = _silent,
+             threads: int | None = None):
+    """FaceBoxes on a resolved backend and device (default weights: the fetched ones); on
+    ONNX Runtime, each call on `threads` threads (default: all cores; 1 for detectors that
+    run side by side on several images)."""
     from FaceBoxes.FaceBoxes import WEIGHTS, FaceBoxes
     from utils import assets
 
     weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "FaceBoxes weights")
-    runner = onnx_detector(weights, device, log) if backend == "onnx" else None
+    runner = onnx_detector(weights, device, log, threads) if backend == "onnx" else None
     return FaceBoxes(device=device, weights=weights, runner=runner)

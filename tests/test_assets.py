@@ -396,3 +396,31 @@ def test_read_image_errors(tmp_path):
         read_image(tmp_path / "text.png")
     shutil.copy(assets.require("img/sample_3.jpg"), tmp_path / "ünï cödé [1].jpg")
     assert read_image(tmp_path / "ünï cödé [1].jpg").ndim == 3
+
+
+# ----------------------------------------------------------------- where the data root is
+
+
+def test_data_root_is_the_home_the_checkout_or_the_user_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("SYNERGYNET_HOME", raising=False)
+    assert assets.is_checkout() and assets.data_root() == assets.REPO_ROOT
+    assert assets.fetch_command() == "python fetch_assets.py"
+    monkeypatch.setenv("SYNERGYNET_HOME", str(tmp_path / "home"))
+    assert assets.data_root() == tmp_path / "home"
+    monkeypatch.delenv("SYNERGYNET_HOME")
+    monkeypatch.setattr(assets, "is_checkout", lambda: False)  # as in an installed package
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert assets.data_root() == tmp_path / "xdg" / "synergynet"
+    assert assets.fetch_command() == "synergy3dmm-fetch"
+
+
+def test_installed_package_fetches_a_missing_asset_on_first_use(data_root, mirror, monkeypatch, no_network, capsys):
+    monkeypatch.setattr(assets, "is_checkout", lambda: False)
+    monkeypatch.setenv(assets.MIRROR_ENV, str(mirror))
+    path = assets.require("3dmm_data/keypoints_sim.npy", "3DMM data")
+    assert path == data_root / "3dmm_data" / "keypoints_sim.npy" and path.is_file()
+    assert "fetching it" in capsys.readouterr().err and no_network == []
+    # a Drive file is never fetched on first use: the error names the installed fetch command
+    with pytest.raises(SynergyError, match="synergy3dmm-fetch"):
+        assets.require("pretrained/best.pth.tar")
+    assert no_network == [] and not (data_root / "pretrained" / "best.pth.tar").exists()

@@ -196,13 +196,16 @@ def folder_of(tmp_path: Path, photo, files: dict[str, str]) -> Path:
 
 
 def tree(folder: Path) -> list[str]:
-    """Every file under `folder`, relative, sorted."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    """Every output file under `folder`, relative, sorted (not the run's journal, `.synergynet/`)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and not p.relative_to(folder).parts[0].startswith("."))
 
 
 def test_mesh_obj(tmp_path, photo, reference):
-    """`--mesh obj`: the file re-read holds the pipeline's dense mesh (the original's, for the
-    reference checkpoint) at the written precision and tri.mat's triangles, 1-based."""
+    """`--mesh obj`: a textured OBJ (+ MTL, PNG, views) whose vertices are the pipeline's dense
+    mesh (the original's, for the reference checkpoint) in tool coordinates (y up, centred on
+    the bounding box), with one `vt` per vertex (BFM_UV) and tri.mat's triangles, 1-based,
+    their corners swapped to stay counter-clockwise after the y flip."""
     import scipy.io as sio
 
     from utils import assets
@@ -214,27 +217,48 @@ def test_mesh_obj(tmp_path, photo, reference):
     result = run_single_image("-f", str(folder / "portrait.jpg"), "-w", str(reference("checkpoint.pth.tar")),
                               "-o", str(out), "--device", "cpu", "--json-only", "--mesh", "obj")
     assert result.returncode == 0, result.stderr
-    assert tree(out) == ["json/portrait.json", "meshes/portrait_0.obj"]
+    assert tree(out) == ["json/portrait.json", "meshes/portrait_0.mtl", "meshes/portrait_0.obj",
+                         "meshes/portrait_0.png", "meshes/portrait_0_views.png"]
 
     lines = (out / "meshes" / "portrait_0.obj").read_text().splitlines()
     vertex_lines = [line for line in lines if line.startswith("v ")]
+    uv_lines = [line for line in lines if line.startswith("vt ")]
     face_lines = [line for line in lines if line.startswith("f ")]
-    assert len(vertex_lines) == 53215 and len(face_lines) == 105840
-    assert len(vertex_lines) + len(face_lines) == len(lines)  # nothing else
+    assert len(vertex_lines) == len(uv_lines) == 53215 and len(face_lines) == 105840
+    assert "mtllib portrait_0.mtl" in lines and "usemtl face" in lines
+    assert "map_Kd portrait_0.png" in (out / "meshes" / "portrait_0.mtl").read_text()
     vertices = np.array([line.split()[1:] for line in vertex_lines], dtype=np.float64)
-    triangles = np.array([line.split()[1:] for line in face_lines], dtype=np.int64)
-    assert vertices.shape == (53215, 3) and triangles.shape == (105840, 3)
+    corners = np.array([[corner.split("/") for corner in line.split()[1:]] for line in face_lines], dtype=np.int64)
+    np.testing.assert_array_equal(corners[..., 0], corners[..., 1])  # vertex i has texture coordinate i
+    triangles = corners[..., 0]
 
-    # the original's dense mesh of this face: measured 6.1e-5 px, plus the 4 decimals written
-    np.testing.assert_allclose(vertices, original["img1_dense0"].T, rtol=0, atol=PX_ATOL + JSON_ROUNDING)
-    # the JSON's landmarks are 68 of these vertices, both written with 4 decimals
-    landmark_vertices = np.load(assets.require("3dmm_data/keypoints_sim.npy"))[::3] // 3
-    landmarks = np.array(load_json(out, "portrait")["faces"][0]["landmarks"])
-    np.testing.assert_allclose(vertices[landmark_vertices], landmarks, rtol=0, atol=1e-4 + 1e-9)
+    # the original's dense mesh of this face (measured 6.1e-5 px, plus the 4 decimals
+    # written), y flipped and centred
+    dense = original["img1_dense0"].T.astype(np.float64)
+    expected = dense - (dense.min(0) + dense.max(0)) / 2
+    expected[:, 1] *= -1
+    np.testing.assert_allclose(vertices, expected, rtol=0, atol=2 * PX_ATOL + JSON_ROUNDING)
+    uv = np.array([line.split()[1:] for line in uv_lines], dtype=np.float64)
+    np.testing.assert_allclose(uv, np.load(assets.require("3dmm_data/BFM_UV.npy")), atol=5e-7)
 
     assert triangles.min() == 1 and triangles.max() == 53215  # 1-based, every vertex used
     tri = sio.loadmat(str(assets.require("3dmm_data/tri.mat")))["tri"]  # (3, M), 1-based
-    np.testing.assert_array_equal(triangles, tri.T)
+    np.testing.assert_array_equal(triangles, tri.T[:, [0, 2, 1]])
+
+
+def test_glb_and_uv_texture_modes(tmp_path, photo):
+    """`--modes glb,uv_tex`: per face a glTF binary, its views and its UV texture (BGRA, the
+    hidden parts transparent), nothing else."""
+    out = tmp_path / "out"
+    result = run_single_image("-f", str(photo("two_faces_720p.jpg")), "-w", MB05, "-o", str(out), "--device", "cpu",
+                              "--modes", "glb,uv_tex")
+    assert result.returncode == 0, result.stderr
+    stem = Path(photo("two_faces_720p.jpg")).stem
+    assert tree(out) == sorted([f"meshes/{stem}_{i}{end}" for i in (0, 1) for end in (".glb", "_views.png")]
+                               + [f"uv_tex/{stem}_{i}.png" for i in (0, 1)])
+    texture = cv2.imread(str(out / "uv_tex" / f"{stem}_0.png"), cv2.IMREAD_UNCHANGED)
+    assert texture.shape == (512, 512, 4) and set(np.unique(texture[..., 3])) == {0, 255}
+    assert (out / "meshes" / f"{stem}_0.glb").read_bytes()[:4] == b"glTF"
 
 
 def test_png_takes_only_png_files(tmp_path, photo):

@@ -1,8 +1,13 @@
 """Where data and weights live, and how they get there.
 
 This is the one place that knows paths. Every asset of the project is listed in
-`utils/assets_manifest.json` with its place relative to the *data root* (the repository
-root unless `SYNERGYNET_HOME` says otherwise), its public URL and its checksums.
+`utils/assets_manifest.json` with its place relative to the *data root*, its public URL and
+its checksums. The data root (`data_root()`) is `SYNERGYNET_HOME` when set; else, in a
+checkout, the repository root (the original's layout); else, for an installed package, a
+per-user data folder (`~/.local/share/synergynet` on Linux, the platform's equivalent
+elsewhere, as `platformdirs` names it). An installed package fetches a missing public
+asset on first use (`require`), from `SYNERGYNET_MIRROR` when set, never from Google Drive;
+`synergy3dmm-fetch` (`fetch_assets.py` in a checkout) fetches everything at once.
 
 `fetch()` places each asset at its path: downloaded from its URL and verified (git blob
 SHA-1, sha256), converted where the original ships a derived file (`BFM_UV.npy`,
@@ -56,7 +61,10 @@ from utils.writers import atomic_write
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = Path(__file__).resolve().parent / "assets_manifest.json"
 STATE_FILE = ".assets_state.json"
-FETCH_COMMAND = "python fetch_assets.py"
+FETCH_COMMAND = "python fetch_assets.py"  # in a checkout; an installed package has `synergy3dmm-fetch`
+INSTALLED_FETCH_COMMAND = "synergy3dmm-fetch"
+MIRROR_ENV = "SYNERGYNET_MIRROR"
+APP_NAME = "synergynet"
 
 DEFAULT_GROUPS = ("core", "demo", "eval")
 ALL_GROUPS = DEFAULT_GROUPS + ("extra", "official", "benchmark", "3dmm")
@@ -84,10 +92,30 @@ class CheckFailed(SynergyError):
     """
 
 
+def is_checkout() -> bool:
+    """True when the code runs from a source checkout (not from an installed package)."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "fetch_assets.py").is_file()
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder of an installed package (the platform's own place)."""
+    import platformdirs  # a dependency of pooch
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
 def data_root() -> Path:
-    """The folder that holds `3dmm_data/`, `pretrained/`, ... (env `SYNERGYNET_HOME`)."""
+    """The folder that holds `3dmm_data/`, `pretrained/`, ...: env `SYNERGYNET_HOME`, else
+    the checkout, else the per-user data folder (see the module docstring)."""
     root = os.environ.get("SYNERGYNET_HOME")
-    return Path(root).expanduser().resolve() if root else REPO_ROOT
+    if root:
+        return Path(root).expanduser().resolve()
+    return REPO_ROOT if is_checkout() else user_data_dir()
+
+
+def fetch_command() -> str:
+    """The command that fetches the assets, as the user runs it here."""
+    return FETCH_COMMAND if is_checkout() else INSTALLED_FETCH_COMMAND
 
 
 def asset_path(relative: str | os.PathLike) -> Path:
@@ -97,12 +125,36 @@ def asset_path(relative: str | os.PathLike) -> Path:
 
 def require(relative: str | os.PathLike, what: str = "") -> Path:
     """Path of an asset (relative to the data root, or absolute) that must exist; a clear
-    error naming it and the fetch command if not."""
+    error naming it and the fetch command if not. An installed package first fetches a
+    missing asset that has a public URL (its first use)."""
     path = asset_path(relative)
+    if not path.is_file() and not is_checkout():
+        _fetch_on_first_use(path)
     if not path.is_file():
         label = f"{what} " if what else ""
-        raise SynergyError(f"missing {label}file {path}: run `{FETCH_COMMAND}` (see README)")
+        raise SynergyError(f"missing {label}file {path}: run `{fetch_command()}` (see README)")
     return path
+
+
+def _fetch_on_first_use(path: Path) -> None:
+    """Fetch the manifest's asset at `path` if it has a public URL (never Google Drive),
+    from the mirror when `SYNERGYNET_MIRROR` is set; failures end in `require`'s error."""
+    try:
+        relative = path.resolve().relative_to(data_root()).as_posix()
+    except ValueError:
+        return
+    found = [asset for asset in load_manifest() if asset.path == relative and (asset.url or asset.derived_from)]
+    if not found:
+        return
+
+    def say(message: str) -> None:
+        print(f"synergynet: {message}", file=sys.stderr)
+
+    say(f"{relative} is not in {data_root()} yet: fetching it (all at once: `{INSTALLED_FETCH_COMMAND}`)")
+    try:
+        fetch([found[0].group], mirror=os.environ.get(MIRROR_ENV) or None, log=say, manifest=found)
+    except SynergyError as exc:
+        say(f"could not fetch {relative}: {exc}")
 
 
 def _read_state() -> dict:
@@ -195,11 +247,9 @@ def sha256(data: bytes) -> str:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file, read in chunks (checkpoints are tens of MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    import pooch
+
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def array_sha256(array: np.ndarray) -> str:
@@ -260,24 +310,32 @@ class RetryPolicy:
 _TRANSIENT = (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError)
 
 
-def _download(url: str, retry: RetryPolicy | None = None, timeout: float = 60.0) -> tuple[bytes, str]:
-    """A small file (GitHub raw) in memory, and its content type; retried per `retry`."""
+def _download(url: str, retry: RetryPolicy | None = None, timeout: float = 60.0) -> bytes:
+    """A public file (GitHub raw, a few MB at most), through pooch's HTTP downloader (a
+    progress bar on a terminal); retried per `retry`. The caller checks its checksums."""
+    import pooch
+    import requests  # pooch's own HTTP client
+
     retry = retry or RetryPolicy()
+    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=timeout,
+                                      headers={"User-Agent": USER_AGENT})
     last: Exception | None = None
-    for attempt in range(max(1, retry.attempts)):
-        if attempt:
-            retry.pause(attempt)
-        try:
-            request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.read(), response.headers.get("Content-Type", "")
-        except urllib.error.HTTPError as exc:
-            last = exc
-            if exc.code < 500 and exc.code != 429:  # the server's final word: no retry
-                break
-        except _TRANSIENT as exc:
-            last = exc
-    raise SynergyError(f"cannot download {url}: {last}")
+    with tempfile.TemporaryDirectory(prefix="synergynet-download-") as scratch:
+        part = Path(scratch) / "download"
+        for attempt in range(max(1, retry.attempts)):
+            if attempt:
+                retry.pause(attempt)
+            try:
+                downloader(url, str(part), None)
+                return part.read_bytes()
+            except requests.HTTPError as exc:
+                last = exc
+                status = exc.response.status_code if exc.response is not None else 0
+                if status < 500 and status != 429:  # the server's final word: no retry
+                    break
+            except (requests.RequestException, OSError) as exc:
+                last = exc
+    raise SynergyError(f"cannot download {url}: {_one_line(last)}")
 
 
 def _convert(data: bytes, how: str) -> np.ndarray:
@@ -610,14 +668,14 @@ class Fetcher:
             return self._copy_from_mirror(asset, target)
         if asset.derived_from:
             source = asset.derived_from
-            data, _ = _download(source["url"], self.retry)
+            data = _download(source["url"], self.retry)
             if not _content_ok(data, source.get("git_blob_sha1"), source.get("sha256")):
                 raise SynergyError(f"download of {source['url']} does not match its checksum")
             _save_array(target, _convert(data, source["convert"]))
             return self._check_written(asset, target, "downloaded and converted")
         if not asset.url:
             raise SynergyError(f"{asset.path} has no source")
-        data, _ = _download(asset.url, self.retry)
+        data = _download(asset.url, self.retry)
         if not _content_ok(data, asset.git_blob_sha1, asset.sha256):
             raise SynergyError(f"download of {asset.url} does not match its checksum")
         atomic_write(target, data)
@@ -712,7 +770,7 @@ class Fetcher:
             check = self.checks.get(asset.check)
             if check is None:
                 raise SynergyError(f"{asset.path} needs the content check '{asset.check}', which was not given "
-                                   f"(fetch it with `{FETCH_COMMAND}`)")
+                                   f"(fetch it with `{fetch_command()}`)")
             try:
                 check(bare)
             except CheckFailed as exc:
