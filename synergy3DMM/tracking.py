@@ -1,0 +1,187 @@
+"""Faces followed through a video: detected now and then, tracked by their landmarks between.
+
+`FaceTracker(pipeline)(frame)` returns this frame's tracks, each with a stable id and the
+frame's `Face`. Between detections a face is cropped around the previous frame's
+landmarks (`utils.cropping.roi_box_from_landmarks`, 3DDFA_V2's `crop_policy='landmark'`)
+and the regressor runs on that crop: no detector, one network batch for all faces.
+
+The detector runs on the first frame, every `detect_every` frames, on every frame while no
+face is tracked, and at once when a track is lost: its landmarks left the frame, its box
+collapsed (side under `MIN_SIDE` pixels, 3DDFA_V2's area test), or the crop disagrees with
+the face found in it (the crop the new landmarks call for overlaps the one used by less
+than `MIN_AGREEMENT`: the network saw no face where it looked). Detections are matched
+to tracks by the overlap of the detection with the track's landmark box (`MIN_MATCH`):
+a matched track keeps its id (a lost one is restarted from its detection), a track no
+detection confirms twice in a row ends, and each detection left over starts a new track.
+A new track's face comes from the detection's crop, then once more from its landmarks'
+crop, so that every face reported was seen through the same crop policy (no jump each
+time the detector runs).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from synergy3DMM.pipeline import Face, FacePipeline, crop_batch
+from utils.cropping import roi_box_from_landmarks
+
+MIN_SIDE = 45.0  # pixels: 3DDFA_V2 re-detects when the crop's area falls under 2020 px^2
+MAX_OUTSIDE = 0.5  # share of the 68 landmarks outside the frame at which a face has left it
+MIN_AGREEMENT = 0.4  # IoU of the crop used and the crop its landmarks call for
+MIN_MATCH = 0.3  # IoU of a detection and a track's landmark box to be the same face
+MAX_MISSES = 1  # detections in a row that may miss a tracked face (profiles, blur) before it ends
+DUPLICATE = 0.6  # IoU of two tracks' landmark boxes above which they follow one face
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of boxes `[x1, y1, x2, y2, ...]`: (A, >=4) x (B, >=4) -> (A, B)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, np.shape(a)[-1]), np.asarray(b, np.float64).reshape(-1, np.shape(b)[-1])
+    width = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    height = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = width * height
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def landmark_box(face: Face) -> np.ndarray:
+    """`[x1, y1, x2, y2]` of a face's 68 landmarks."""
+    x, y = face.landmarks[:2]
+    return np.array([x.min(), y.min(), x.max(), y.max()], dtype=np.float32)
+
+
+def lost_reason(face: Face, width: int, height: int) -> str | None:
+    """Why the track of `face` (found in the crop `face.roi_box`) is lost, or None."""
+    x, y = face.landmarks[:2]
+    if not np.isfinite(face.landmarks).all():
+        return "no numbers"
+    if ((x < 0) | (x >= width) | (y < 0) | (y >= height)).mean() > MAX_OUTSIDE:
+        return "left the frame"
+    wanted = roi_box_from_landmarks(face.landmarks)
+    if wanted[2] - wanted[0] < MIN_SIDE:
+        return "collapsed"
+    if box_iou(wanted, face.roi_box)[0, 0] < MIN_AGREEMENT:
+        return "crop disagrees"
+    return None
+
+
+@dataclass
+class Track:
+    """One face followed through the frames."""
+
+    id: int
+    face: Face  # this frame's (raw, unsmoothed)
+    score: float  # the confidence of the last detection that confirmed it
+    misses: int = 0  # detections in a row that did not confirm it
+
+
+def _matches(scores: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Greedy one-to-one pairs (row, column) by decreasing score above `threshold`."""
+    pairs, rows, columns = [], set(), set()
+    for flat in np.argsort(-scores, axis=None):
+        row, column = np.unravel_index(flat, scores.shape)
+        if scores[row, column] < threshold:
+            break
+        if row not in rows and column not in columns:
+            pairs.append((int(row), int(column)))
+            rows.add(row)
+            columns.add(column)
+    return pairs
+
+
+class FaceTracker:
+    """Detection every `detect_every` frames, landmark-crop tracking between (module docstring)."""
+
+    def __init__(self, pipeline: FacePipeline, detect_every: int = 10):
+        if detect_every < 1:
+            raise ValueError("detect_every must be at least 1")
+        self.pipeline, self.detect_every = pipeline, detect_every
+        self.tracks: list[Track] = []
+        self.frame_index = 0
+        self.detections = 0  # frames the detector ran on (for summaries and tests)
+        self._ids = itertools.count()
+
+    def _regress(self, frame: np.ndarray, boxes: np.ndarray, roi_boxes: np.ndarray) -> list[Face]:
+        """Sparse faces of `frame` in the crops `roi_boxes`, all in one network batch."""
+        if len(roi_boxes) == 0:
+            return []
+        params = self.pipeline.regressor(crop_batch(frame, roi_boxes))
+        return self.pipeline.faces(boxes, roi_boxes, params, dense=False)
+
+    def _follow(self, frame: np.ndarray, faces: list[Face], scores: list[float]) -> list[Face]:
+        """Each face of the previous frame found again in the crop of its landmarks."""
+        roi_boxes = np.array([roi_box_from_landmarks(face.landmarks) for face in faces], np.float32).reshape(-1, 4)
+        boxes = np.array([np.append(landmark_box(face), score) for face, score in zip(faces, scores)],
+                         np.float32).reshape(-1, 5)
+        return self._regress(frame, boxes, roi_boxes)
+
+    def _start(self, frame: np.ndarray, detections: np.ndarray) -> list[Face]:
+        """Faces of new detections: the detection's crop, then its landmarks' crop."""
+        if len(detections) == 0:
+            return []
+        found = self.pipeline.prepare(frame, detections)
+        first = self.pipeline.faces(found.boxes, found.roi_boxes, self.pipeline.regressor(found.batch), dense=False)
+        refined = self._follow(frame, first, [float(box[4]) for box in detections])
+        for face, box in zip(refined, detections):
+            face.box = np.asarray(box, dtype=np.float32)
+        return refined
+
+    def __call__(self, frame: np.ndarray) -> list[Track]:
+        """This frame's tracks (ids kept from frame to frame), each with its `Face`."""
+        height, width = frame.shape[:2]
+        previous = self.tracks
+        followed = self._follow(frame, [t.face for t in previous], [t.score for t in previous])
+        alive, lost = [], []
+        for track, face in zip(previous, followed):
+            if lost_reason(face, width, height) is None:
+                alive.append(Track(track.id, face, track.score, track.misses))
+            else:
+                lost.append(track)
+        scheduled = self.frame_index % self.detect_every == 0
+        if scheduled or lost or not alive:
+            alive = self._detect(frame, alive, lost, scheduled)
+        self.tracks = self._without_duplicates(alive)
+        self.frame_index += 1
+        return self.tracks
+
+    def _detect(self, frame: np.ndarray, alive: list[Track], lost: list[Track], scheduled: bool) -> list[Track]:
+        """Match this frame's detections to the alive tracks (this frame's landmarks) and the
+        lost ones (the previous frame's); restart, end and start tracks accordingly."""
+        self.detections += 1
+        detections = self.pipeline.detect(frame)
+        candidates = alive + lost
+        if candidates and len(detections):
+            boxes = np.stack([landmark_box(t.face) for t in candidates])
+            pairs = _matches(box_iou(boxes, detections), MIN_MATCH)
+        else:
+            pairs = []
+        matched = dict(pairs)
+        kept: list[Track] = []
+        for i, track in enumerate(alive):
+            if i in matched:
+                box = detections[matched[i]]
+                track.face.box = np.asarray(box, dtype=np.float32)
+                kept.append(Track(track.id, track.face, float(box[4]), 0))
+            elif not scheduled or track.misses < MAX_MISSES:
+                kept.append(Track(track.id, track.face, track.score, track.misses + (1 if scheduled else 0)))
+        restart = [(candidates[i].id, j) for i, j in pairs if i >= len(alive)]
+        fresh = [(next(self._ids), j) for j in range(len(detections)) if j not in matched.values()]
+        starts = restart + fresh
+        faces = self._start(frame, detections[[j for _, j in starts]] if starts else detections[:0])
+        for (track_id, j), face in zip(starts, faces):
+            kept.append(Track(track_id, face, float(detections[j][4])))
+        return sorted(kept, key=lambda t: t.id)
+
+    @staticmethod
+    def _without_duplicates(tracks: list[Track]) -> list[Track]:
+        """Two tracks on one face (two detections of it, or one crop drifting onto another
+        face): the older id stays."""
+        kept: list[Track] = []
+        for track in tracks:  # sorted by id: older first
+            box = landmark_box(track.face)
+            if all(box_iou(box, landmark_box(other.face))[0, 0] <= DUPLICATE for other in kept):
+                kept.append(track)
+        return kept
