@@ -16,18 +16,15 @@ import argparse
 import csv
 import io
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from utils import assets, geometry
 from utils.errors import SynergyError, run_cli
-from utils.evaluation import (VISUALISED_IMAGES, BenchmarkResult, evaluate_aflw, evaluate_aflw2000,
-                              load_aflw_ground_truth, load_ground_truth, load_pose_ground_truth, nme,
-                              nme_stats, paint_landmarks, predict_params, read_list, select_images)
+from utils.evaluation import (VISUALISED_IMAGES, YAW_BUCKETS, BenchmarkData, BenchmarkResult, benchmark_data,
+                              ced_curve, check_benchmark_data, load_ground_truth, nme, nme_stats,
+                              paint_landmarks, read_list, run_benchmark)
 
 if TYPE_CHECKING:  # torch is imported only when a benchmark runs
     from synergy3DMM.pipeline import Regressor
@@ -70,42 +67,16 @@ def ana_msg(nme_list: np.ndarray) -> str:
 # --------------------------------------------------------------------------- the script
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """Where a benchmark's crops, list and ground truth are, under one data folder."""
-
-    name: str
-    root: Path
-    crops: Path
-    list_file: Path
-    eval_dir: Path
-    how_to_get: str
+# The benchmark's data layout lives in the library (training validates through it too);
+# the script's earlier names stay.
+Dataset = BenchmarkData
 
 
-def dataset_layout(data: str | None, aflw: bool) -> Dataset:
-    # a folder given on the command line is relative to where the user is; the default
-    # lives under the data root, wherever the script is run from
-    root = Path(data).resolve() if data else assets.asset_path("aflw_data" if aflw else "aflw2000_data")
-    if aflw:
-        return Dataset("AFLW", root, root / "AFLW_GT_crop", root / "AFLW_GT_crop.list", root / "eval",
-                       "extract 3DDFA's test.data archive (AFLW_GT_crop/ and AFLW_GT_crop.list, "
-                       "see github.com/cleardusk/3DDFA) into " + str(root))
-    return Dataset("AFLW2000-3D", root, root / "AFLW2000-3D_crop", root / "AFLW2000-3D_crop.list", root / "eval",
-                   "run `python fetch_assets.py --benchmark-data` (the official crops from Google Drive)")
+def dataset_layout(data: str | None, aflw: bool) -> BenchmarkData:
+    return benchmark_data(data, aflw)
 
 
-def check_dataset(dataset: Dataset) -> None:
-    for needed in (dataset.list_file, dataset.crops):
-        if not needed.exists():
-            raise SynergyError(f"missing {dataset.name} crops ({needed}): {dataset.how_to_get}")
-
-
-def check_crops(dataset: Dataset, files: list[str]) -> None:
-    # before any work: a missing crop found by a loader process would surface as a traceback
-    absent = [name for name in files if not (dataset.crops / name).is_file()]
-    if absent:
-        raise SynergyError(f"{len(absent)} listed crop(s) missing from {dataset.crops}, e.g. {absent[0]}: "
-                           f"{dataset.how_to_get}")
+check_dataset = check_benchmark_data
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -145,10 +116,32 @@ def visualise(out_dir: Path, crops_dir: Path, files: list[str], positions: np.nd
         write_image(out_dir / f"{int(position)}.png", paint_landmarks(read_image(crops_dir / name), points))
 
 
+CED_PNG = "ced.png"
+YAW_PNG = "nme_by_yaw.png"
+
+
+def plot_results(out_dir: Path, result: BenchmarkResult) -> None:
+    """The field's pictures beside metrics.json: the CED curve of NME per label set, and
+    the mean NME per |yaw| bucket."""
+    from utils.plots import plot_ced, plot_yaw_buckets
+
+    labels = {"ori": "original labels", "re": "re-annotated labels", "21": "21 points"}
+    curves = {labels.get(key, key): ced_curve(values) for key, values in result.nme.items()}
+    plot_ced(out_dir / CED_PNG, curves, f"{result.dataset}: cumulative error distribution ({len(result.files)} faces)")
+    buckets = [f"[{lo}, {hi}]" for lo, hi in YAW_BUCKETS]
+    plot_yaw_buckets(out_dir / YAW_PNG, buckets,
+                     {labels.get(key, key): stats.bucket_means for key, stats in result.stats.items()},
+                     f"{result.dataset}: NME per |yaw| bucket")
+
+
 def write_outputs(out_dir: Path, result: BenchmarkResult, run_info: dict) -> None:
     from utils.writers import atomic_write, write_json
 
-    write_json(out_dir / "metrics.json", result.metrics(**run_info))
+    doc = result.metrics(**run_info)
+    # the CED curve's points, as plotted in ced.png: NME threshold (%) -> fraction of faces
+    doc["ced"] = {key: dict(zip(("nme_pct", "fraction"), (a.tolist() for a in ced_curve(values))))
+                  for key, values in result.nme.items()}
+    write_json(out_dir / "metrics.json", doc)
     header, rows = result.rows()
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -186,51 +179,35 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = dataset_layout(args.data, args.aflw)
     check_dataset(dataset)
-    full_list = read_list(dataset.list_file)
-    positions = select_images(full_list, read_list(args.list) if args.list else None)
-    files = [full_list[i] for i in positions]
-    check_crops(dataset, files)
-    ground_truth = (load_aflw_ground_truth if args.aflw else load_ground_truth)(str(dataset.eval_dir))
-    if len(ground_truth) != len(full_list):
-        raise SynergyError(f"{dataset.list_file} lists {len(full_list)} crops but the ground truth in "
-                           f"{dataset.eval_dir} has {len(ground_truth)} rows")
-    pose_truth = None if args.aflw else load_pose_ground_truth(dataset.eval_dir, len(full_list))
-
-    from utils.ddfa import CenterCrop, Compose, DDFATestDataset, Normalize, ToTensor
-    from utils.inference import reconstruct_in_crop
-
+    wanted = read_list(args.list) if args.list else None
+    read_list(dataset.list_file)  # a bad list is reported before the model loads
     regressor = load_regressor(args)
-    images = DDFATestDataset(root=dataset.crops, lines=files,  # the subset, in the order asked for
-                             transform=Compose([ToTensor(), CenterCrop(5, mode="test"), Normalize(mean=127.5, std=128)]))
-    start = time.time()
-    workers = min(args.workers, -(-len(files) // args.batch_size))  # no idle worker processes
-    params = predict_params(regressor, images, args.batch_size, workers, progress=not args.no_progress)
-    seconds = time.time() - start
-
-    whitening = regressor.whitening
-    landmarks_crop = reconstruct_in_crop(params, whitening=whitening)[:, :2]
-    angles = geometry.camera_pose(whitening.dewhiten(params))[1]
-    if args.aflw:
-        result = evaluate_aflw(landmarks_crop, angles, files, positions, ground_truth)
-    else:
-        result = evaluate_aflw2000(landmarks_crop, angles, files, positions, ground_truth, pose_truth)
-    result.seconds = seconds
+    run = run_benchmark(regressor, regressor.whitening, dataset, wanted, aflw=args.aflw,
+                        batch_size=args.batch_size, workers=args.workers, progress=not args.no_progress)
+    result, files, positions, landmarks_crop, seconds = (run.result, run.files, run.positions,
+                                                         run.landmarks_crop, run.result.seconds)
 
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(result.report())
     out_dir = Path(args.out)
     visualise(out_dir, dataset.crops, files, positions, landmarks_crop)
+    plot_results(out_dir, result)
     write_outputs(out_dir, result, {
         "weights": str(regressor.weights), "arch": regressor.info.arch, "checkpoint": regressor.info.kind,
         "device": str(regressor.device), "backend": regressor.backend, "data": str(dataset.root),
         "list": args.list, "seconds": round(seconds, 3)})
-    print(f"\nwrote {out_dir / 'metrics.json'}, {out_dir / 'per_image.csv'} and "
+    print(f"\nwrote {out_dir / 'metrics.json'}, {out_dir / 'per_image.csv'}, {CED_PNG}, {YAW_PNG} and "
           f"{min(len(files), VISUALISED_IMAGES)} landmark images to {out_dir}")
     return 0
 
 
 FLAGS = {"device": "--device", "backend": "--backend", "arch": "-a/--arch", "weights": "-w/--weights"}
 
-if __name__ == "__main__":
+
+def cli() -> None:
     run_cli(main, FLAGS)
+
+
+if __name__ == "__main__":
+    cli()

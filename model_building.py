@@ -58,10 +58,10 @@ class I2P(nn.Module):
 
 class SynergyNet(nn.Module):
     def __init__(self, args=None, *, arch: str = "mobilenet_v2", img_size: int = STD_SIZE,
-                 morphable: Morphable3DMM | None = None):
+                 morphable: Morphable3DMM | None = None, paramloss_fix: bool = False):
         super().__init__()
         if args is None:
-            args = types.SimpleNamespace(arch=arch, img_size=img_size)
+            args = types.SimpleNamespace(arch=arch, img_size=img_size, paramloss_fix=paramloss_fix)
         self.args = args
         self.arch = args.arch
         self.img_size = getattr(args, "img_size", STD_SIZE)
@@ -69,7 +69,8 @@ class SynergyNet(nn.Module):
         self.forwardDirection = MLP_for(N_LANDMARKS, self.I2P.backbone.num_pooled_features)  # landmark refiner
         self.reverseDirection = MLP_rev(N_LANDMARKS)  # landmarks -> parameters
         self.LMKLoss_3D = WingLoss()
-        self.ParamLoss = ParamLoss()
+        # `paramloss_fix` (main_train.py --paramloss-fix): the corrected `only_3dmm` slice
+        self.ParamLoss = ParamLoss(fix=bool(getattr(args, "paramloss_fix", False)))
         self.loss: dict[str, torch.Tensor | float] = {}
 
         morph = morphable if morphable is not None else load_3dmm()

@@ -464,11 +464,38 @@ def test_end_to_end_full_list(mini_dataset, full_run):
     assert float(rows[0]["yaw"]) == pytest.approx(YAWS[0])
 
     # the original's check images: every crop (fewer than 50), landmarks as (233,193,133) dots
-    assert sorted(p.name for p in out.glob("*.png")) == sorted(f"{i}.png" for i in range(8))
+    pictures = {benchmark.CED_PNG, benchmark.YAW_PNG}
+    assert sorted(p.name for p in out.glob("*.png") if p.name not in pictures) == sorted(f"{i}.png" for i in range(8))
     painted = cv2.imread(str(out / "0.png"))
     x, y = np.clip(data["pred_crop"][0, :2, 30].astype(int), 0, 119)
     assert painted[y, x].tolist() == [233, 193, 133]
     assert not list(out.glob("*.part"))
+
+
+def test_ced_curve_and_yaw_chart(mini_dataset, full_run):
+    """The CED curve (in metrics.json and ced.png) is the fraction of faces at or below each
+    NME threshold of the per-image NME list; the per-yaw chart is written beside it."""
+    from utils.evaluation import ced_curve
+
+    proc, out = full_run
+    assert proc.returncode == 0, proc.stderr
+    for name in (benchmark.CED_PNG, benchmark.YAW_PNG):
+        picture = cv2.imread(str(out / name))
+        assert picture is not None and picture.shape[0] > 200 and picture.shape[1] > 200
+        assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 10  # something is drawn
+    doc = json.loads((out / "metrics.json").read_text())
+    rows = read_rows(out / "per_image.csv")
+    for key in ("ori", "re"):
+        values = np.array([float(r[f"nme_{key}_pct"]) for r in rows])  # percent
+        thresholds = np.array(doc["ced"][key]["nme_pct"])
+        assert thresholds[0] == 0 and thresholds[-1] == 10 and np.all(np.diff(thresholds) > 0)
+        clear = np.abs(thresholds[:, None] - values[None, :]).min(axis=1) > 1e-4  # CSV rounding
+        expected = np.array([np.count_nonzero(values <= t) / len(values) for t in thresholds])
+        np.testing.assert_array_equal(np.array(doc["ced"][key]["fraction"])[clear], expected[clear])
+        assert expected[-1] > 0 or values.min() > 10
+    # the function itself on a list whose answer is known
+    t, fraction = ced_curve(np.array([0.01, 0.02, 0.02, 0.05]), np.array([0, 1, 1.5, 2, 4.99, 5, 10]))
+    np.testing.assert_array_equal(fraction, [0, 0.25, 0.25, 0.75, 0.75, 1, 1])
 
 
 def test_end_to_end_onnx_matches_torch(mini_dataset, full_run, tmp_path):
@@ -536,7 +563,8 @@ def test_end_to_end_subset_without_pose_files(mini_dataset, tmp_path):
         rows = list(csv.DictReader(f))
     assert [int(r["index"]) for r in rows] == subset
     assert "gt_yaw" not in rows[0]
-    assert sorted(p.name for p in out.glob("*.png")) == sorted(f"{i}.png" for i in subset)
+    pictures = {benchmark.CED_PNG, benchmark.YAW_PNG}
+    assert sorted(p.name for p in out.glob("*.png") if p.name not in pictures) == sorted(f"{i}.png" for i in subset)
 
 
 def test_end_to_end_aflw(mini_dataset, tmp_path):

@@ -124,3 +124,177 @@ class DDFATestDataset(data.Dataset):
 
     def __len__(self) -> int:
         return len(self.lines)
+
+
+# --------------------------------------------------------------------------- training data
+
+
+def _enhance(kind: str, factor: float) -> Callable:
+    from PIL import ImageEnhance
+
+    enhancer = getattr(ImageEnhance, kind)
+    return lambda img: enhancer(img).enhance(factor)
+
+
+class ColorJitter:
+    """The original's colour jitter of a uint8 HxWx3 image: brightness, contrast and
+    saturation factors drawn from `np.random.uniform(1 - x, 1 + x)`, applied with PIL's
+    `ImageEnhance` in a random order (`np.random.shuffle`). Like the original it hands the
+    BGR array to PIL as it is, so "saturation" greys with PIL's RGB weights on BGR."""
+
+    def __init__(self, brightness: float = 0, contrast: float = 0, saturation: float = 0):
+        self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        from PIL import Image
+
+        if not isinstance(img, np.ndarray):
+            raise TypeError(f"img should be ndarray. Got {type(img)}")
+        steps = []
+        for kind, amount in (("Brightness", self.brightness), ("Contrast", self.contrast),
+                             ("Color", self.saturation)):
+            if amount > 0:
+                steps.append(_enhance(kind, np.random.uniform(max(0.0, 1 - amount), 1 + amount)))
+        np.random.shuffle(steps)
+        pil = Image.fromarray(img)
+        for step in steps:
+            pil = step(pil)
+        return np.asarray(pil)
+
+
+class Compose_GT(Compose):  # noqa: N801 - the original's name
+    """`Compose` for (image, target) pairs: the transforms see the image, the target passes."""
+
+    def __call__(self, img, gt):
+        return super().__call__(img), gt
+
+
+def read_param_file(path: str | Path, rows: int | None = None) -> np.ndarray:
+    """The original's training labels (`param_all_norm_v201.pkl`): whitened parameters, one
+    row per listed image, of which the first 62 columns are used. Read as a numpy-only
+    pickle (or `.npy`); anything else, or a row count other than `rows`, is a one-line error."""
+    from utils.errors import SynergyError
+    from utils.io import _load
+    from utils.param_layout import NUM_PARAMS
+
+    path = Path(path)
+    if not path.is_file():
+        raise SynergyError(f"parameter file {path} not found", option="param_fp")
+    params = _load(path)
+    if not isinstance(params, np.ndarray) or params.ndim != 2 or params.shape[1] < NUM_PARAMS:
+        shape = getattr(params, "shape", type(params).__name__)
+        raise SynergyError(f"{path} must hold an (N, >={NUM_PARAMS}) array of parameters, not {shape}",
+                           option="param_fp")
+    if rows is not None and len(params) != rows:
+        raise SynergyError(f"{path} has {len(params)} rows but the file list has {rows} images", option="param_fp")
+    return np.ascontiguousarray(params[:, :NUM_PARAMS], dtype=np.float32)
+
+
+def read_file_list(path: str | Path) -> list[str]:
+    """Image names of a training list, one a line (the original's `.list.train`)."""
+    from utils.errors import SynergyError
+
+    path = Path(path)
+    if not path.is_file():
+        raise SynergyError(f"file list {path} not found", option="filelists_train")
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not lines:
+        raise SynergyError(f"file list {path} is empty", option="filelists_train")
+    return lines
+
+
+class DDFADataset(data.Dataset):
+    """The original's training set: crops `root/<line>` of the file list with the whitened
+    parameters of the pickle `param_fp` (first 62 columns) as targets.
+
+    `indices` restricts it to some rows (a held-out split). With `seed` set, each sample's
+    augmentation draws from generators seeded by (seed, epoch, index): the same sample gets
+    the same jitter in any worker, on any rank and after a resume (`set_epoch`)."""
+
+    def __init__(self, root: str | Path, filelists: str | Path, param_fp: str | Path, gt_transform: bool = False,
+                 transform: Callable | None = None, indices: Sequence[int] | None = None,
+                 seed: int | None = None, **kwargs):
+        self.root = Path(root)
+        self.transform = transform
+        self.gt_transform = gt_transform
+        lines = read_file_list(filelists)
+        params = read_param_file(param_fp, rows=len(lines))
+        self.all_params = params  # every row of the file, e.g. for a held-out split's labels
+        keep = np.arange(len(lines)) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.lines = [lines[i] for i in keep]
+        self.params = torch.from_numpy(params[keep])
+        self.seed, self.epoch = seed, 0
+        self.img_loader = img_loader
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _seed_augmentation(self, index: int) -> None:
+        state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(2)
+        np.random.seed(int(state[0]))
+        random.seed(int(state[1]))
+
+    def __getitem__(self, index: int):
+        img = self.img_loader(self.root / self.lines[index])
+        target = self.params[index]
+        if self.seed is not None:
+            self._seed_augmentation(index)
+        if self.transform is not None:
+            if self.gt_transform:
+                img, target = self.transform(img, target)
+            else:
+                img = self.transform(img)
+        return img, target
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def train_transform() -> Compose_GT:
+    """The original's training transform: colour jitter, tensor, 5-px border and rare
+    occlusion (`CenterCrop(5)` in train mode), `(x - 127.5) / 128`."""
+    return Compose_GT([ColorJitter(0.4, 0.4, 0.4), ToTensor(), CenterCrop(5), Normalize(mean=127.5, std=128)])
+
+
+def test_transform() -> Compose:
+    """The benchmark's transform: tensor, 5-px border zeroed, `(x - 127.5) / 128`."""
+    return Compose([ToTensor(), CenterCrop(5, mode="test"), Normalize(mean=127.5, std=128)])
+
+
+class SGD_NanHandler(torch.optim.SGD):  # noqa: N801 - the original's name
+    """SGD whose `step_handleNan` skips a step whole when any gradient holds a NaN or an
+    infinity (the original stopped half-way through the parameters, leaving some updated)."""
+
+    def __init__(self, params, lr: float = 0.1, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False):
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
+                         weight_decay=weight_decay, nesterov=nesterov)
+
+    @torch.no_grad()
+    def gradients_finite(self) -> bool:
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if not grads:
+            return True
+        # one reduction per tensor, one device sync for all of them
+        return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+
+    def step_handleNan(self, closure=None):  # noqa: N802 - the original's name
+        """`(skipped, loss)`: `skipped` is True when a non-finite gradient stopped the step."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if not self.gradients_finite():
+            return True, loss
+        self.step()
+        return False, loss
+
+
+def learning_rate(epoch: int, base_lr: float, warmup: int, milestones: Sequence[int]) -> float:
+    """The original's schedule (`adjust_learning_rate`): `base_lr * 0.2 ** n`, with n = 1 in
+    the warm-up epochs (epoch <= warmup), then n = the number of milestones passed."""
+    if epoch <= warmup:
+        n = 1
+    else:
+        n = sum(1 for m in milestones if epoch > m)
+    return base_lr * 0.2 ** n

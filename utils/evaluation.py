@@ -434,3 +434,134 @@ def evaluate_aflw(landmarks_crop: np.ndarray, angles: np.ndarray, files: Sequenc
                             "test.configs/)")
     return result
 
+
+
+# --------------------------------------------------------------------------- CED
+
+
+CED_MAX_PCT = 10.0  # the field's CED plots run NME from 0 to 10 %
+
+
+def ced_curve(nme_values: np.ndarray, thresholds_pct: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative error distribution: for each NME threshold (percent), the fraction of
+    faces whose NME (fraction) is at most it. Default thresholds 0..10 % in 0.05 steps."""
+    if thresholds_pct is None:
+        thresholds_pct = np.linspace(0.0, CED_MAX_PCT, 201)
+    values = np.sort(np.asarray(nme_values, dtype=np.float64) * 100)
+    if len(values) == 0:
+        return np.asarray(thresholds_pct, dtype=np.float64), np.zeros(len(thresholds_pct))
+    below = np.searchsorted(values, thresholds_pct, side="right")
+    return np.asarray(thresholds_pct, dtype=np.float64), below / len(values)
+
+
+# --------------------------------------------------------------------------- a model's benchmark
+
+
+@dataclass(frozen=True)
+class BenchmarkData:
+    """Where a benchmark's crops, list and ground truth are, under one data folder."""
+
+    name: str
+    root: Path
+    crops: Path
+    list_file: Path
+    eval_dir: Path
+    how_to_get: str
+
+    @property
+    def present(self) -> bool:
+        """Whether its images and list are here (the ground truth alone is not enough)."""
+        return self.list_file.is_file() and self.crops.is_dir()
+
+
+def benchmark_data(data: str | Path | None = None, aflw: bool = False) -> BenchmarkData:
+    """The AFLW2000-3D (or AFLW) layout under `data` (default: under the data root)."""
+    # a folder given on the command line is relative to where the user is; the default
+    # lives under the data root, wherever the script is run from
+    root = Path(data).resolve() if data else assets.asset_path("aflw_data" if aflw else "aflw2000_data")
+    if aflw:
+        return BenchmarkData("AFLW", root, root / "AFLW_GT_crop", root / "AFLW_GT_crop.list", root / "eval",
+                             "extract 3DDFA's test.data archive (AFLW_GT_crop/ and AFLW_GT_crop.list, "
+                             "see github.com/cleardusk/3DDFA) into " + str(root))
+    return BenchmarkData("AFLW2000-3D", root, root / "AFLW2000-3D_crop", root / "AFLW2000-3D_crop.list",
+                         root / "eval", "run `python fetch_assets.py --benchmark-data` (the official crops from "
+                         "Google Drive)")
+
+
+def check_benchmark_data(dataset: BenchmarkData) -> None:
+    for needed in (dataset.list_file, dataset.crops):
+        if not needed.exists():
+            raise SynergyError(f"missing {dataset.name} crops ({needed}): {dataset.how_to_get}")
+
+
+def check_crops(dataset: BenchmarkData, files: Sequence[str]) -> None:
+    # before any work: a missing crop found by a loader process would surface as a traceback
+    absent = [name for name in files if not (dataset.crops / name).is_file()]
+    if absent:
+        raise SynergyError(f"{len(absent)} listed crop(s) missing from {dataset.crops}, e.g. {absent[0]}: "
+                           f"{dataset.how_to_get}")
+
+
+@dataclass
+class BenchmarkRun:
+    """A benchmark run of one regressor: the result and the predicted landmarks (crop space)."""
+
+    result: BenchmarkResult
+    files: list[str]
+    positions: np.ndarray
+    landmarks_crop: np.ndarray  # (N, 2, 68)
+
+
+def run_benchmark(regressor: Callable[[np.ndarray], np.ndarray], whitening, dataset: BenchmarkData,
+                  wanted: Sequence[str] | None = None, aflw: bool = False, batch_size: int = 128,
+                  workers: int = 0, progress: bool = True) -> BenchmarkRun:
+    """The AFLW2000-3D (or AFLW) benchmark of any regressor: (B, 3, 120, 120) normalised
+    crops -> whitened (B, 62) parameters, de-whitened with `whitening`. `benchmark.py`
+    runs it on a checkpoint and training on the model it trains."""
+    import time
+
+    from utils.ddfa import DDFATestDataset, test_transform
+    from utils.geometry import camera_pose
+    from utils.inference import reconstruct_in_crop
+
+    check_benchmark_data(dataset)
+    full_list = read_list(dataset.list_file)
+    positions = select_images(full_list, wanted)
+    files = [full_list[i] for i in positions]
+    check_crops(dataset, files)
+    ground_truth = (load_aflw_ground_truth if aflw else load_ground_truth)(str(dataset.eval_dir))
+    if len(ground_truth) != len(full_list):
+        raise SynergyError(f"{dataset.list_file} lists {len(full_list)} crops but the ground truth in "
+                           f"{dataset.eval_dir} has {len(ground_truth)} rows")
+    pose_truth = None if aflw else load_pose_ground_truth(dataset.eval_dir, len(full_list))
+    images = DDFATestDataset(root=dataset.crops, lines=files, transform=test_transform())  # in the order asked
+    start = time.time()
+    workers = min(workers, -(-len(files) // batch_size))  # no idle worker processes
+    params = predict_params(regressor, images, batch_size, workers, progress=progress)
+    seconds = time.time() - start
+    landmarks_crop = reconstruct_in_crop(params, whitening=whitening)[:, :2]
+    angles = camera_pose(whitening.dewhiten(params))[1]
+    if aflw:
+        result = evaluate_aflw(landmarks_crop, angles, files, positions, ground_truth)
+    else:
+        result = evaluate_aflw2000(landmarks_crop, angles, files, positions, ground_truth, pose_truth)
+    result.seconds = seconds
+    return BenchmarkRun(result, files, positions, landmarks_crop)
+
+
+def holdout_nme(regressor: Callable[[np.ndarray], np.ndarray], whitening, images, targets: np.ndarray,
+                batch_size: int = 64, workers: int = 0, progress: bool = False) -> tuple[np.ndarray, NMEStats]:
+    """NME of the 68 landmarks of held-out training crops against their labels: `images`
+    is a dataset of normalised crops, `targets` their whitened (N, 62) parameters; both
+    reconstructed in the 120x120 crop (the crop box is the image), normalised by sqrt(w*h)
+    of the labels' landmark box, reported per |yaw| bucket of the labels like AFLW2000-3D."""
+    from utils.geometry import camera_pose
+    from utils.inference import reconstruct_in_crop
+
+    params = predict_params(regressor, images, batch_size, workers, progress=progress)
+    pred = reconstruct_in_crop(params, whitening=whitening)[:, :2]
+    truth = reconstruct_in_crop(np.asarray(targets, dtype=np.float32), whitening=whitening)[:, :2]
+    whole_crop = np.tile(np.array([0, 0, STD_SIZE, STD_SIZE], dtype=np.float32), (len(pred), 1))
+    values = nme(pred, truth, whole_crop)
+    yaws = camera_pose(whitening.dewhiten(np.asarray(targets, dtype=np.float32)))[1][:, 0]
+    return values, nme_stats(values, yaws)

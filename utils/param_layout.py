@@ -31,3 +31,11 @@ def dewhiten(params: Array, mean: Array, std: Array) -> Array:
     if params.shape[-1] != NUM_PARAMS:
         raise ValueError(f"expected {NUM_PARAMS} parameters, got {params.shape[-1]}")
     return params * std[:NUM_PARAMS] + mean[:NUM_PARAMS]
+
+
+def whiten(params: Array, mean: Array, std: Array) -> Array:
+    """3DMM parameters (..., 62) -> whitened (the inverse of `dewhiten`): `(params - mean) / std`
+    (training labels are whitened this way)."""
+    if params.shape[-1] != NUM_PARAMS:
+        raise ValueError(f"expected {NUM_PARAMS} parameters, got {params.shape[-1]}")
+    return (params - mean[:NUM_PARAMS]) / std[:NUM_PARAMS]

@@ -18,7 +18,7 @@ import numpy as np
 from utils import assets, geometry
 from utils.errors import SynergyError
 from utils.io import _load
-from utils.param_layout import NUM_PARAMS, STD_SIZE, dewhiten
+from utils.param_layout import NUM_PARAMS, STD_SIZE, dewhiten, whiten
 
 DATA_DIR = "3dmm_data"
 N_VERTICES = 53215
@@ -34,6 +34,11 @@ class Whitening:
 
     def dewhiten(self, params: np.ndarray) -> np.ndarray:
         return dewhiten(params, self.mean, self.std)
+
+    def whiten(self, params: np.ndarray) -> np.ndarray:
+        """De-whitened (..., 62) parameters -> whitened float32 (computed in float64)."""
+        return whiten(np.asarray(params, np.float64), self.mean.astype(np.float64),
+                      self.std.astype(np.float64)).astype(np.float32)
 
     @classmethod
     def from_pickle(cls, path: str | os.PathLike, mean_key: str, std_key: str) -> "Whitening":
