@@ -10,9 +10,10 @@ flight ahead, so memory does not grow with the number of images, and a write err
 the run one group later at most.
 
 Resuming (`skip_existing`): once every file of an image is written (each atomically), one
-line naming it is appended to a journal under `<out>/.synergynet/`; a later run skips the
-images its journals name. An image killed half-way has no line, so it is done again: a
-half-written image cannot be taken for a finished one.
+line naming it and its files is appended to a journal under `<out>/.synergynet/`; a later
+run skips the images its journals name whose files are all still there. An image killed
+half-way has no line, so it is done again: a half-written image cannot be taken for a
+finished one.
 
 Many processes (`run_folder`): `--shard i/n` and torchrun's ranks each take their share
 of the sorted list (`synergy3DMM.sharding`) and write their own outputs and journal;
@@ -33,7 +34,7 @@ from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 from synergy3DMM.outputs import ImageResult, Output, needs_dense, save_image_outputs
 from synergy3DMM.sharding import Ranks, Shard
@@ -98,15 +99,15 @@ class FolderSummary:
 
 class Journal:
     """The images of an output folder whose files are all written: JSON lines
-    `{"name", "source", "modes", "faces"}` in `<out>/.synergynet/done-<tag>.jsonl`, one
-    file per process (no two processes append to one file)."""
+    `{"name", "source", "modes", "faces", "files"}` in `<out>/.synergynet/done-<tag>.jsonl`
+    (files relative to `<out>`), one file per process (no two processes append to one file)."""
 
     def __init__(self, out: str | Path, tag: str = "0-of-1"):
         self.path = Path(out) / RECORDS / f"done-{tag}.jsonl"
         self._fd: int | None = None
 
-    def record(self, result: ImageResult, modes: Sequence[str]) -> None:
-        """Called once every file of `result` is in place."""
+    def record(self, result: ImageResult, modes: Sequence[str], files: Sequence[str | Path] = ()) -> None:
+        """Called once every file of `result` (`files`, relative to the output folder) is in place."""
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -114,7 +115,8 @@ class Journal:
             if size and os.pread(self._fd, 1, size - 1) != b"\n":  # a line cut by a crash stays apart
                 os.write(self._fd, b"\n")
         line = json.dumps({"name": result.name, "source": result.source, "modes": list(modes),
-                           "faces": len(result.faces)}, ensure_ascii=False) + "\n"
+                           "faces": len(result.faces), "files": [Path(f).as_posix() for f in files]},
+                          ensure_ascii=False) + "\n"
         os.write(self._fd, line.encode())  # one write of one line: whole, or (killed) cut and ignored
 
     def close(self) -> None:
@@ -138,10 +140,22 @@ class Journal:
                         yield entry
 
     @classmethod
-    def finished(cls, out: str | Path, modes: Sequence[str]) -> set[str]:
-        """Names of the images of `out` whose outputs of every one of `modes` are written."""
+    def finished(cls, out: str | Path, modes: Sequence[str]) -> dict[str, list[str]]:
+        """The images of `out` whose outputs of every one of `modes` were written: name -> the
+        files it recorded (relative to `out`; the latest line of a name wins)."""
         wanted = set(modes)
-        return {entry["name"] for entry in cls.entries(out) if wanted <= set(entry.get("modes", ()))}
+        return {entry["name"]: [str(f) for f in entry.get("files", ())] for entry in cls.entries(out)
+                if wanted <= set(entry.get("modes", ()))}
+
+
+def _still_done(out: Path, skip: Collection[str] | Mapping[str, Sequence[str]]) -> Callable[[str], bool]:
+    """Whether an image named so need not be done again: named in `skip`, and, when `skip`
+    maps names to their files, every one of those files still under `out` (outputs deleted
+    by hand are made again)."""
+    if not isinstance(skip, Mapping):
+        names = set(skip)
+        return names.__contains__
+    return lambda name: name in skip and all((out / relative).is_file() for relative in skip[name])
 
 
 @dataclass
@@ -159,10 +173,10 @@ class _ReadAhead:
     """Images read, decoded and detected ahead, on one thread per core (`prefetch` images at
     most in flight), given back in the order of the files."""
 
-    def __init__(self, pipeline, files: Iterable[Path], names: Callable[[Path], str], skip: Collection[str],
+    def __init__(self, pipeline, files: Iterable[Path], names: Callable[[Path], str], done: Callable[[str], bool],
                  prefetch: int):
         self.prepare, workers = pipeline.side_by_side()
-        self.files, self.names, self.skip, self.prefetch = iter(files), names, skip, max(1, prefetch)
+        self.files, self.names, self.done, self.prefetch = iter(files), names, done, max(1, prefetch)
         self.window: deque[Future | _Item] = deque()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="read-ahead")
         self.exhausted = False
@@ -182,7 +196,7 @@ class _ReadAhead:
                 break
             path = Path(path)
             name = self.names(path)
-            self.window.append(_Item(path, name) if name in self.skip else self.pool.submit(self._load, path, name))
+            self.window.append(_Item(path, name) if self.done(name) else self.pool.submit(self._load, path, name))
 
     def _pop(self) -> _Item:
         item = self.window.popleft()
@@ -213,7 +227,7 @@ def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], o
                    names: Callable[[Path], str] | None = None,
                    on_skip: Callable[[Path, str], None] | None = None,
                    on_done: Callable[[Path, ImageResult], None] | None = None, *,
-                   skip: Collection[str] = (), journal: Journal | None = None,
+                   skip: Collection[str] | Mapping[str, Sequence[str]] = (), journal: Journal | None = None,
                    batch_images: int = BATCH_IMAGES, prefetch: int = PREFETCH) -> FolderSummary:
     """Analyse every image of `files` with `pipeline` (a `FacePipeline`) and write `outputs`
     for it under `out`. An image that cannot be read, analysed or made into outputs
@@ -221,7 +235,8 @@ def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], o
     run goes on; `on_done` receives each image's result once its files are written. An
     `OSError` (disk) ends the run.
 
-    `skip`: output names not to do again (counted as `already_done`); `journal`: where each
+    `skip`: output names not to do again (counted as `already_done`), or `Journal.finished`'s
+    mapping of names to files (an image whose files are not all there is done again); `journal`: where each
     finished image is recorded; `batch_images`: images whose faces share one network
     batch; `prefetch`: images read and detected ahead (memory: about `prefetch +
     2 * batch_images` decoded images at most)."""
@@ -236,31 +251,31 @@ def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], o
         if on_skip is not None:
             on_skip(path, why)
 
-    def save_all(results: list[ImageResult]) -> list[str | None]:
-        errors: list[str | None] = []
+    def save_all(results: list[ImageResult]) -> list[tuple[str | None, list[Path]]]:
+        """Per image: its error (None when written) and its files."""
+        saved: list[tuple[str | None, list[Path]]] = []
         for result in results:
             try:
-                save_image_outputs(result, outputs, out)
-                errors.append(None)
+                saved.append((None, save_image_outputs(result, outputs, out)))
             except SynergyError as exc:  # this image's own problem; OSError ends the run
-                errors.append(str(exc))
-        return errors
+                saved.append((str(exc), []))
+        return saved
 
     def finish(pending: tuple[Future, list[ImageResult]]) -> None:
         future, results = pending
-        for result, error in zip(results, future.result()):
+        for result, (error, written) in zip(results, future.result()):
             path = Path(result.source)
             if error is not None:
                 fail(path, error)
                 continue
             if journal is not None:
-                journal.record(result, modes)
+                journal.record(result, modes, written)
             summary.images += 1
             summary.faces += len(result.faces)
             if on_done is not None:
                 on_done(path, result)
 
-    ahead = _ReadAhead(pipeline, files, names, set(skip), prefetch)
+    ahead = _ReadAhead(pipeline, files, names, _still_done(Path(out), skip), prefetch)
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save") as saver:
             pending: tuple[Future, list[ImageResult]] | None = None
@@ -329,8 +344,8 @@ def run_folder(pipeline, files: Sequence[str | Path], outputs: Sequence[Output],
     """`process_images` over this process's share of `files` (`shard`, and torchrun's rank
     within it), with the run's records under `out`:
 
-    - `skip_existing`: images that a journal of `out` names for these outputs are not done
-      again;
+    - `skip_existing`: images that a journal of `out` names for these outputs, and whose
+      recorded files are all still there, are not done again;
     - each part records the images it finishes in `.synergynet/done-<part>.jsonl` (so that
       any run, even one without `skip_existing`, can be resumed); with `skip_existing` or
       more than one part also its summary in `.synergynet/summary-<part>.json`;
@@ -348,7 +363,7 @@ def run_folder(pipeline, files: Sequence[str | Path], outputs: Sequence[Output],
     mine = part.take(files)
     modes = [mode for output in outputs for mode in output.mode.split(",")]
     keep_records = skip_existing or part.count > 1
-    skip = Journal.finished(out, modes) if skip_existing and (out / RECORDS).is_dir() else set()
+    skip = Journal.finished(out, modes) if skip_existing and (out / RECORDS).is_dir() else {}
     journal = Journal(out, part.tag)  # always: any run, killed at any moment, can be resumed
     stream: Iterable[Path] = progress(mine, len(mine)) if progress is not None else mine
     summary = process_images(pipeline, stream, outputs, out, on_skip=on_skip, skip=skip, journal=journal,

@@ -315,9 +315,10 @@ def _write(path: Path, payload: Payload) -> Path:
     return atomic_write(path, payload if isinstance(payload, bytes) else encode_image(path, payload))
 
 
-def save_image_outputs(result: ImageResult, outputs: Sequence[Output], out: str | Path) -> None:
-    """Write every file of `outputs` for one analysed image under `out`; nothing when one of
-    them raises for this image (contract A: the folder run records it and goes on)."""
+def save_image_outputs(result: ImageResult, outputs: Sequence[Output], out: str | Path) -> list[Path]:
+    """Write every file of `outputs` for one analysed image under `out`, and return their
+    paths relative to `out`; nothing is written when one of them raises for this image (a
+    folder run records that image's error and goes on)."""
     out = Path(out)
     pool = _encoders()
     # every file of every output first: an output that fails for this image (SynergyError)
@@ -326,3 +327,4 @@ def save_image_outputs(result: ImageResult, outputs: Sequence[Output], out: str 
     writes = [pool.submit(_write, out / relative, payload) for relative, payload in files]
     for write in writes:
         write.result()  # re-raises an encoding or disk error here
+    return [relative for relative, _ in files]

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from synergy3DMM.folders import RECORDS, Journal
@@ -98,12 +99,25 @@ def test_killed_run_resumes_with_skip_existing(tmp_path, photo, env, weights):
     everything = journal_names(out)
     assert len(everything) == len(set(everything)) == 500, "an image done twice or missed"
     assert set(everything[len(first):]).isdisjoint(first)
-    assert len(list((out / "json").iterdir())) == 500
+    written = list((out / "json").iterdir())
+    # the kill may leave the temporary file of the write it cut: hidden, never an output
+    assert len([p for p in written if not p.name.startswith(".")]) == 500
+    assert all(p.name.endswith(".part") for p in written if p.name.startswith("."))
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["images"], summary["already_done"], summary["failures"]) == (500 - len(first), len(first), 0)
 
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert again.returncode == 0 and "0 image(s) processed" in again.stdout and "500 already done" in again.stdout
+
+    # an output deleted by hand is made again, and only that image is redone
+    gone = out / "json" / f"{first[0]}.json"
+    before = json.loads(gone.read_text())
+    gone.unlink()
+    redo = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert redo.returncode == 0 and "1 image(s) processed" in redo.stdout and "499 already done" in redo.stdout
+    after = json.loads(gone.read_text())  # alone in its batch now: equal up to the JSON's rounding
+    np.testing.assert_allclose([f["landmarks"] for f in after["faces"]], [f["landmarks"] for f in before["faces"]],
+                               atol=1e-3)
 
 
 def parts_of(out: Path) -> dict[str, list[str]]:
@@ -200,4 +214,4 @@ def test_a_journal_line_cut_by_a_crash_is_ignored_and_kept_apart(tmp_path):
     journal.record(ImageResult(None, [], "c.jpg", "c"), ["json"])
     journal.close()
     assert journal_names(out) == ["a", "c"]
-    assert Journal.finished(out, ["json"]) == {"a", "c"} and Journal.finished(out, ["json", "ply"]) == set()
+    assert set(Journal.finished(out, ["json"])) == {"a", "c"} and Journal.finished(out, ["json", "ply"]) == {}
