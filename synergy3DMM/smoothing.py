@@ -10,9 +10,9 @@ large face, and one smoothing factor per frame serves all 62 parameters: the fac
 as a whole, never one part ahead of another.
 
 The parameters are filtered in image space: the camera `P` of each frame's crop, mapped by
-that crop's roi box (`image_camera`), so that the crop moving from frame to frame (it
+that crop's roi box (`utils.geometry.camera_to_image`), so that the crop moving from frame to frame (it
 follows the landmarks) is not mistaken for motion; the result goes back into the current
-crop's terms (`crop_camera`), and the face is rebuilt from it (landmarks, mesh, pose stay
+crop's terms (`camera_to_crop`), and the face is rebuilt from it (landmarks, mesh, pose stay
 consistent with each other).
 """
 from __future__ import annotations
@@ -22,44 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from utils.geometry import roi_scales
-from utils.param_layout import STD_SIZE
+from utils.geometry import camera_to_crop, camera_to_image
 
 # Defaults measured on a moving photo (tests/test_video.py): jitter roughly halved, lag on a
 # fast move well under a frame.
 MIN_CUTOFF = 1.0  # Hz: the cut-off of a still face
 BETA = 10.0  # per (face size per second): how fast the cut-off rises with speed
 D_CUTOFF = 3.0  # Hz: the cut-off of the speed estimate itself (quick to see a move start)
-
-
-def _camera_map(roi_box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The affine map crop -> image of one roi box as (scale (3,), shift (3,)) per axis,
-    y included (the crop's `y -> STD_SIZE + 1 - y` flip, then `utils.geometry.crop_to_image`)."""
-    scale_x, scale_y = (float(s[0]) for s in roi_scales(np.asarray(roi_box)[None]))
-    scale = np.array([scale_x, -scale_y, (scale_x + scale_y) / 2])
-    shift = np.array([roi_box[0], (STD_SIZE + 1) * scale_y + roi_box[1], 0.0])
-    return scale, shift
-
-
-def image_camera(params: np.ndarray, roi_box: np.ndarray) -> np.ndarray:
-    """De-whitened (62,) parameters of a crop -> the same face with `P` mapping straight into
-    image pixels (x, y as the photo's, z scaled as `crop_to_image` scales it)."""
-    scale, shift = _camera_map(roi_box)
-    out = np.asarray(params, dtype=np.float64).copy()
-    camera = out[:12].reshape(3, 4)
-    camera *= scale[:, None]
-    camera[:, 3] += shift
-    return out
-
-
-def crop_camera(params: np.ndarray, roi_box: np.ndarray) -> np.ndarray:
-    """Inverse of `image_camera` for the crop `roi_box`."""
-    scale, shift = _camera_map(roi_box)
-    out = np.asarray(params, dtype=np.float64).copy()
-    camera = out[:12].reshape(3, 4)
-    camera[:, 3] -= shift
-    camera /= scale[:, None]
-    return out
 
 
 def _alpha(cutoff: float, dt: float) -> float:
@@ -83,7 +52,7 @@ class OneEuroFace:
     def __call__(self, params: np.ndarray, roi_box: np.ndarray, landmarks: np.ndarray, time: float) -> np.ndarray:
         """This frame's de-whitened parameters (crop `roi_box`), its raw landmarks (image
         pixels) and time in seconds -> the filtered parameters, for the same crop."""
-        value = image_camera(params, roi_box)
+        value = camera_to_image(np.asarray(params)[None], np.asarray(roi_box)[None])[0]
         points = np.asarray(landmarks, dtype=np.float64)[:2]
         if self._params is None:
             self._params, self._landmarks, self._time = value, points, time
@@ -96,4 +65,4 @@ class OneEuroFace:
         self._params = self._params + alpha * (value - self._params)
         self._landmarks = self._landmarks + alpha * (points - self._landmarks)
         self._time = time
-        return crop_camera(self._params, roi_box)
+        return camera_to_crop(self._params[None], np.asarray(roi_box)[None])[0]

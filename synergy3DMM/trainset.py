@@ -35,9 +35,9 @@ from synergy3DMM.pipeline import FacePipeline
 from utils import assets
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops, roi_box_synergynet
 from utils.errors import SynergyError
-from utils.geometry import roi_scales
+from utils.geometry import camera_to_crop, camera_to_image
 from utils.io import list_images, read_image
-from utils.param_layout import NUM_PARAMS, POSE, STD_SIZE
+from utils.param_layout import NUM_PARAMS, STD_SIZE
 from utils.params import Whitening, load_3dmm
 from utils.writers import atomic_write, write_image
 
@@ -76,30 +76,10 @@ class BuildSummary:
                 + (f", {len(self.skipped_photos)} unreadable skipped" if self.skipped_photos else "") + f") in {self.out}")
 
 
-def reframe_params(params: np.ndarray, from_boxes: np.ndarray, to_boxes: np.ndarray,
-                   std_size: int = STD_SIZE) -> np.ndarray:
+def reframe_params(params: np.ndarray, from_boxes: np.ndarray, to_boxes: np.ndarray) -> np.ndarray:
     """De-whitened parameters (B, 62) of faces seen in the crops `from_boxes` (B, 4) -> the
-    parameters of the same faces (same image-space vertices) in the crops `to_boxes`.
-
-    The crop -> image map is affine per axis (`utils.geometry.crop_to_image`, y flipped
-    about `std_size + 1`), so only the 3x4 camera changes: each row of `[R | t]` is scaled
-    by the ratio of the boxes' scales, and the offset takes the boxes' shift."""
-    params = np.array(params, dtype=np.float64, copy=True)
-    src, dst = np.asarray(from_boxes, np.float64), np.asarray(to_boxes, np.float64)
-    src_x, src_y = roi_scales(src, std_size)
-    dst_x, dst_y = roi_scales(dst, std_size)
-    kx, ky = src_x / dst_x, src_y / dst_y
-    kz = (src_x + src_y) / (dst_x + dst_y)
-    shift_x = (src[:, 0] - dst[:, 0]) / dst_x
-    shift_y = (src[:, 1] - dst[:, 1]) / dst_y
-    camera = params[:, POSE].reshape(-1, 3, 4)
-    camera[:, 0] *= kx[:, None]
-    camera[:, 1] *= ky[:, None]
-    camera[:, 2] *= kz[:, None]
-    camera[:, 0, 3] += shift_x
-    camera[:, 1, 3] += (std_size + 1) * (1 - ky) - shift_y  # through the flip y -> std_size + 1 - y
-    params[:, POSE] = camera.reshape(-1, 12)
-    return params
+    parameters of the same faces (same image-space vertices) in the crops `to_boxes`."""
+    return camera_to_crop(camera_to_image(params, from_boxes), to_boxes)
 
 
 def square_int_box(box: Sequence[float]) -> np.ndarray:

@@ -34,3 +34,22 @@ def test_batch_mixes_locked_and_regular_rotations():
     np.testing.assert_allclose(out[1], [20.0, 0.0, 0.0], atol=1e-9)
     np.testing.assert_allclose(out[[0, 2]], [matrix2angle(LOCKED_MINUS), matrix2angle(LOCKED_PLUS)], atol=0)
     assert np.isfinite(out).all()
+
+
+def test_camera_to_image_moves_the_crop_mapping_into_the_camera():
+    """A face's landmarks built with the image-space camera (no flip) equal the crop's
+    landmarks mapped by `crop_to_image`; `camera_to_crop` undoes it for any crop."""
+    from utils.geometry import camera_to_crop, camera_to_image, crop_to_image
+    from utils.params import load_3dmm
+
+    morph = load_3dmm()
+    rng = np.random.default_rng(0)
+    params = morph.whitening.dewhiten(rng.normal(0, 0.5, (3, 62)).astype(np.float32)).astype(np.float64)
+    boxes = np.array([[10, 20, 130, 140], [-30.5, 40.25, 210, 280.75], [400, 300, 460, 360]], np.float64)
+    in_image = crop_to_image(morph.vertices(params), boxes)
+    np.testing.assert_allclose(morph.vertices(camera_to_image(params, boxes), transform=False), in_image,
+                               rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(camera_to_crop(camera_to_image(params, boxes), boxes), params, rtol=1e-12, atol=1e-12)
+    others = boxes[::-1].copy()
+    moved = camera_to_crop(camera_to_image(params, boxes), others)  # the same face, seen in other crops
+    np.testing.assert_allclose(crop_to_image(morph.vertices(moved), others), in_image, rtol=1e-9, atol=1e-6)

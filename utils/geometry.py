@@ -71,6 +71,43 @@ def crop_to_image(vertices: np.ndarray, roi_boxes: np.ndarray, std_size: int = S
     return out
 
 
+def _camera_affine(roi_boxes: np.ndarray, std_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """What `reconstruct`'s y flip followed by `crop_to_image` does to each row of a crop's
+    camera `[R | t]`, per box (B, >=4): rows scaled by (B, 3), offsets shifted by (B, 3)."""
+    boxes = np.asarray(roi_boxes, dtype=np.float64).reshape(-1, np.shape(roi_boxes)[-1])
+    scale_x, scale_y = roi_scales(boxes, std_size)
+    scale = np.stack([scale_x, -scale_y, (scale_x + scale_y) / 2], axis=1)
+    shift = np.stack([boxes[:, 0], (std_size + 1) * scale_y + boxes[:, 1], np.zeros(len(boxes))], axis=1)
+    return scale, shift
+
+
+def camera_to_image(params: np.ndarray, roi_boxes: np.ndarray, std_size: int = STD_SIZE) -> np.ndarray:
+    """De-whitened parameters (B, 62) of faces seen in the crops `roi_boxes` -> the same faces
+    with a camera that maps straight into image pixels (y down, z scaled as `crop_to_image`
+    scales it); float64. Tracking smooths faces in these terms, since a crop moves with its
+    face."""
+    out = np.array(params, dtype=np.float64, copy=True)
+    scale, shift = _camera_affine(roi_boxes, std_size)
+    camera = out[:, POSE].reshape(-1, 3, 4)
+    camera *= scale[:, :, None]
+    camera[:, :, 3] += shift
+    out[:, POSE] = camera.reshape(-1, 12)
+    return out
+
+
+def camera_to_crop(params: np.ndarray, roi_boxes: np.ndarray, std_size: int = STD_SIZE) -> np.ndarray:
+    """Inverse of `camera_to_image`: image-space parameters (B, 62) -> those of the crops
+    `roi_boxes` (the same image-space vertices). `camera_to_crop(camera_to_image(p, a), b)`
+    carries a face from crop `a` into crop `b`."""
+    out = np.array(params, dtype=np.float64, copy=True)
+    scale, shift = _camera_affine(roi_boxes, std_size)
+    camera = out[:, POSE].reshape(-1, 3, 4)
+    camera[:, :, 3] -= shift
+    camera /= scale[:, :, None]
+    out[:, POSE] = camera.reshape(-1, 12)
+    return out
+
+
 def image_to_crop(points: np.ndarray, roi_boxes: np.ndarray, std_size: int = STD_SIZE) -> np.ndarray:
     """Inverse of `crop_to_image` for x and y (B, 2|3, N); z is left as it is."""
     boxes = np.asarray(roi_boxes, dtype=np.float64).reshape(len(points), -1)
