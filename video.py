@@ -21,17 +21,11 @@ import argparse
 import os
 import sys
 
-# Before numpy loads: its BLAS on one thread. Its one large product per frame (the dense
-# mesh from 25 MB of bases) is bound by memory, and its idle threads spin, taking the
-# cores from the reader, drawing and writer threads (measured: 20 ms of CPU per 720p frame
-# instead of 33-41 ms).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-from synergy3DMM.cli import MODEL_FLAGS, add_model_flags, note  # noqa: E402
-from synergy3DMM.outputs import make_outputs  # noqa: E402
-from synergy3DMM.pipeline import FacePipeline  # noqa: E402
-from synergy3DMM.video import DETECT_EVERY, open_source, process_video  # noqa: E402
-from utils.errors import SynergyError, run_cli  # noqa: E402
+from synergy3DMM.cli import MODEL_FLAGS, add_model_flags, note  # first: numpy's BLAS on one thread (see there)
+from synergy3DMM.outputs import make_outputs
+from synergy3DMM.pipeline import FacePipeline
+from synergy3DMM.video import DETECT_EVERY, open_source, process_video
+from utils.errors import SynergyError, run_cli
 
 FLAGS = {**MODEL_FLAGS, "modes": "--modes", "files": "-f/--files"}
 VIDEO_MODES = ("3d", "solid", "2d_sparse", "2d_dense", "pose", "depth", "pncc")
