@@ -91,6 +91,7 @@ class TrainConfig:
     paramloss_fix: bool = False
     holdout: float = 0.02  # fraction of the list's groups held out for validation without AFLW2000-3D
     channels_last: bool = False
+    checkpoint_every: int = 0  # steps: also write `_last` mid-epoch (0: at epoch ends only)
 
     def check(self) -> None:
         for name in ("filelists_train", "root", "param_fp_train", "snapshot"):
@@ -100,8 +101,8 @@ class TrainConfig:
             raise SynergyError(f"the batch size must be at least 2 (got {self.batch_size})", option="batch_size")
         if self.epochs < self.start_epoch:
             raise SynergyError(f"--epochs {self.epochs} is before --start-epoch {self.start_epoch}", option="epochs")
-        if self.workers < 0 or self.save_val_freq < 1 or self.print_freq < 1:
-            raise SynergyError("--workers must be >= 0, --save_val_freq and --print-freq >= 1")
+        if self.workers < 0 or self.save_val_freq < 1 or self.print_freq < 1 or self.checkpoint_every < 0:
+            raise SynergyError("--workers and --checkpoint-every must be >= 0, --save_val_freq and --print-freq >= 1")
         if not 0 <= self.holdout < 1:
             raise SynergyError(f"--holdout must be in [0, 1) (got {self.holdout})", option="holdout")
         if list(self.milestones) != sorted(self.milestones):
@@ -181,17 +182,34 @@ def split_groups(lines: list[str], fraction: float) -> tuple[np.ndarray, np.ndar
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def make_loader(dataset, config: TrainConfig, procs: Processes, seed: int) -> tuple[DataLoader, DistributedSampler]:
+class ResumableSampler(DistributedSampler):
+    """A `DistributedSampler` that can start an epoch part-way: its first `start` indices
+    are left out (the batches a mid-epoch checkpoint had already trained on)."""
+
+    start: int = 0
+
+    def __iter__(self):
+        return iter(list(super().__iter__())[self.start:])
+
+    def __len__(self) -> int:
+        return super().__len__() - self.start
+
+
+def make_loader(dataset, config: TrainConfig, procs: Processes, seed: int) -> tuple[DataLoader, ResumableSampler]:
     """Each rank a disjoint, equal share of a per-epoch permutation (`set_epoch`; the tail that
-    does not divide evenly is dropped), in batches of `batch_size` (the last partial one too)."""
-    sampler = DistributedSampler(dataset, num_replicas=procs.world, rank=procs.rank, shuffle=True, seed=seed,
-                           drop_last=True)
+    does not divide evenly is dropped), in batches of `batch_size` (the last partial one too).
+    The loader draws its workers' seeds from a generator of its own, not from torch's global
+    one, so a run resumed part-way through an epoch draws the same dropout masks as one that
+    never stopped."""
+    sampler = ResumableSampler(dataset, num_replicas=procs.world, rank=procs.rank, shuffle=True, seed=seed,
+                               drop_last=True)
     if sampler.num_samples < config.batch_size:
         raise SynergyError(f"{len(dataset)} training images give each of {procs.world} process(es) "
                            f"{sampler.num_samples}, fewer than a batch of {config.batch_size}", option="batch_size")
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                         pin_memory=procs.device.type == "cuda", drop_last=True,
-                        persistent_workers=False)  # workers see each epoch's set_epoch
+                        persistent_workers=False,  # workers see each epoch's set_epoch
+                        generator=torch.Generator().manual_seed(seed + 1000003 * procs.rank))
     return loader, sampler
 
 
@@ -242,6 +260,8 @@ class Trainer:
     seed: int
     epoch: int = 0  # the last finished epoch
     history: list[dict] = field(default_factory=list)
+    position: int = 0  # steps of epoch `epoch + 1` already taken (a mid-epoch checkpoint)
+    partial: dict | None = None  # that part's loss sums, samples, skipped steps, seconds (all ranks)
 
     def state(self) -> dict:
         config = asdict(self.config)
@@ -252,7 +272,8 @@ class Trainer:
                                           "lr": self.optimizer.param_groups[0]["lr"]},
                              "grad_scaler": None if self.scaler is None else self.scaler.state_dict(),
                              "random": random_states(), "seed": self.seed,
-                             "data": {"epoch": self.epoch, "position": 0, "world": self.procs.world},
+                             "data": {"epoch": self.epoch, "position": self.position, "world": self.procs.world},
+                             "partial": self.partial,
                              "history": [dict(row) for row in self.history],
                              "paramloss_fix": self.config.paramloss_fix}}
 
@@ -308,10 +329,19 @@ def resume(trainer: Trainer, path: str) -> str:
     trainer.seed = int(state["seed"])
     trainer.epoch = int(stored["epoch"])
     trainer.history = [dict(row) for row in state.get("history", [])]
+    data = state.get("data") or {}
+    if data.get("position") and data.get("world") != trainer.procs.world:
+        note = (f"; it stopped part-way through epoch {trainer.epoch + 1} with {data.get('world')} process(es): "
+                f"with {trainer.procs.world} that epoch starts again")
+    elif data.get("position"):
+        trainer.position, trainer.partial = int(data["position"]), state.get("partial")
+        note = f", from step {trainer.position}"
+    else:
+        note = ""
     set_random_states(state["random"])  # rank 0's: the other ranks derive their own dropout stream
     if trainer.procs.rank:
         torch.manual_seed(trainer.seed + 1000003 * trainer.procs.rank + trainer.epoch)
-    return f"resumed {path}: epoch {trainer.epoch} done, continuing at {trainer.epoch + 1}"
+    return f"resumed {path}: epoch {trainer.epoch} done, continuing at {trainer.epoch + 1}{note}"
 
 
 # --------------------------------------------------------------------------- one epoch
@@ -349,14 +379,31 @@ def training_step(trainer: Trainer, images: torch.Tensor, target: torch.Tensor) 
 
 
 def train_epoch(trainer: Trainer, loader: DataLoader, epoch: int, lr: float) -> dict:
-    """One pass over this rank's share; the epoch means of the losses (over all ranks)."""
+    """One pass over this rank's share, from step `trainer.position` (a run resumed from a
+    mid-epoch checkpoint); the epoch means of the losses (over all ranks). With
+    `checkpoint_every`, `_last` is written every that many steps, with the part done."""
     config, procs = trainer.config, trainer.procs
     trainer.net.train()
+    first_step = trainer.position
+    before = trainer.partial if first_step and trainer.partial else {"sums": [0.0] * (len(LOSS_NAMES) + 1),
+                                                                      "samples": 0, "skipped": 0, "seconds": 0.0}
+    sums_before = torch.tensor(before["sums"], dtype=torch.float64, device=procs.device)
     sums = torch.zeros(len(LOSS_NAMES) + 1, dtype=torch.float64, device=procs.device)
     batch_time, samples, skipped = AverageMeter(), 0, 0
     start = end = time.time()
-    steps = len(loader)
-    for step, (images, target) in enumerate(loader):
+    steps = first_step + len(loader)
+
+    def done_so_far() -> tuple[torch.Tensor, int, int, float]:
+        """Loss sums, samples and skipped steps of the epoch so far, over all ranks; seconds."""
+        part = sums.clone()
+        counts = torch.tensor([samples, skipped], dtype=torch.float64, device=procs.device)
+        if procs.distributed:
+            dist.all_reduce(part)
+            dist.all_reduce(counts)
+        return (part + sums_before, int(counts[0]) + before["samples"],
+                int(counts[1]) // procs.world + before["skipped"], before["seconds"] + time.time() - start)
+
+    for step, (images, target) in enumerate(loader, start=first_step):
         values, applied = training_step(trainer, images, target)
         if not applied:
             skipped += 1
@@ -372,13 +419,16 @@ def train_epoch(trainer: Trainer, loader: DataLoader, epoch: int, lr: float) -> 
             logger.info(f"Epoch: [{epoch}][{step}/{steps}]\tLR: {lr:.8f}\tTime: {batch_time.val:.3f} "
                         f"({batch_time.avg:.3f})\t" + "\t".join(
                             f"{name}: {mean:.4f}" for name, mean in zip(LOSS_NAMES + ("loss_total",), means)))
-    seconds = time.time() - start
-    counts = torch.tensor([samples, skipped], dtype=torch.float64, device=procs.device)
-    if procs.distributed:
-        dist.all_reduce(sums)
-        dist.all_reduce(counts)
-    total_samples, total_skipped = int(counts[0]), int(counts[1]) // procs.world
-    means = (sums / max(total_samples, 1)).tolist()
+        if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 and step + 1 < steps:
+            part, part_samples, part_skipped, part_seconds = done_so_far()  # every rank takes part
+            trainer.position = step + 1
+            trainer.partial = {"sums": part.tolist(), "samples": part_samples, "skipped": part_skipped,
+                               "seconds": part_seconds}
+            if procs.main:
+                write_checkpoint(trainer, last_checkpoint(config))
+    total, total_samples, total_skipped, seconds = done_so_far()
+    trainer.position, trainer.partial = 0, None
+    means = (total / max(total_samples, 1)).tolist()
     row = {"epoch": epoch, "lr": lr, **dict(zip(LOSS_NAMES + ("loss_total",), means)),
            "images_per_s": total_samples / max(seconds, 1e-9), "epoch_seconds": seconds,
            "skipped_steps": total_skipped, "samples": total_samples}
@@ -630,8 +680,10 @@ def _train(config: TrainConfig, procs: Processes, on_epoch) -> list[dict]:
                 group["lr"] = lr
             dataset.set_epoch(epoch)
             sampler.set_epoch(epoch)
+            sampler.start = trainer.position * config.batch_size  # a mid-epoch checkpoint's part done
             shard = list(sampler) if procs.distributed else []
             row = train_epoch(trainer, loader, epoch, lr)
+            sampler.start = 0
             trainer.epoch = epoch
             sync_buffers(trainer)
             if procs.distributed:

@@ -200,6 +200,50 @@ def test_resume_continues_exactly(trainset, tmp_path):
     np.testing.assert_allclose(losses_b, losses_a, rtol=1e-5)
 
 
+def test_resume_part_way_through_an_epoch_continues_exactly(trainset, tmp_path, monkeypatch):
+    """--checkpoint-every: a run stopped in the middle of an epoch resumes from its last
+    mid-epoch checkpoint and ends with the weights, momentum and epoch means of a run that
+    never stopped (mobilenet_v2 has dropout: its masks must match too)."""
+    from synergy3DMM import training
+
+    data = subset(trainset, tmp_path / "data", 16)  # 4 steps an epoch
+    settings = dict(epochs=2, checkpoint_every=2, workers=2, save_val_freq=100)
+    whole = config(data, tmp_path / "whole", **settings)
+    training.train(whole)
+
+    real_step, calls = training.training_step, []
+
+    def stop_at_epoch_2_step_2(trainer, images, target):
+        calls.append(1)
+        if len(calls) == 7:  # epoch 1: calls 1-4; epoch 2: steps 0, 1, checkpoint at 2, then this
+            raise RuntimeError("stopped")
+        return real_step(trainer, images, target)
+
+    parts = config(data, tmp_path / "parts", **settings)
+    monkeypatch.setattr(training, "training_step", stop_at_epoch_2_step_2)
+    with pytest.raises(RuntimeError, match="stopped"):
+        training.train(parts)
+    monkeypatch.setattr(training, "training_step", real_step)
+    stopped = state_of(training.last_checkpoint(parts))
+    assert (stopped["epoch"], stopped["training"]["data"]["position"]) == (1, 2)
+
+    resumed = config(data, tmp_path / "parts", resume=str(training.last_checkpoint(parts)), **settings)
+    history = training.train(resumed)
+    assert "continuing at 2, from step 2" in Path(resumed.log_file).read_text()
+    assert [row["epoch"] for row in history] == [1, 2]
+    a, b = state_of(training.last_checkpoint(whole)), state_of(training.last_checkpoint(resumed))
+    assert (a["epoch"], a["training"]["data"]["position"]) == (b["epoch"], b["training"]["data"]["position"]) == (2, 0)
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=NET_RTOL, atol=NET_ATOL, msg=key)
+    for key, moments in a["training"]["optimizer"]["state"].items():
+        torch.testing.assert_close(b["training"]["optimizer"]["state"][key]["momentum_buffer"],
+                                   moments["momentum_buffer"], rtol=NET_RTOL, atol=NET_ATOL)
+    for row_a, row_b in zip(a["training"]["history"], b["training"]["history"]):
+        assert row_b["samples"] == row_a["samples"] == 16
+        np.testing.assert_allclose([row_b[name] for name in training.LOSS_NAMES],
+                                   [row_a[name] for name in training.LOSS_NAMES], rtol=1e-5)
+
+
 def test_resume_from_weights_only_checkpoint_starts_at_start_epoch(trainset, tmp_path):
     """The original's checkpoints hold weights and epoch only: they load, the rest starts afresh."""
     from model_building import SynergyNet
