@@ -180,6 +180,7 @@ class VideoSummary:
     seconds: float = 0.0
     video: Path | None = None
     jsonl: Path | None = None
+    size_note: str = ""  # how the video's size differs from the input's, if it does
     _ids: set = field(default_factory=set, repr=False)
 
     @property
@@ -188,7 +189,7 @@ class VideoSummary:
 
     def line(self) -> str:
         return (f"{self.frames} frames, {self.faces} faces in {self.tracks} track(s), detector on "
-                f"{self.detections} frames; {self.fps:.1f} frames/s")
+                f"{self.detections} frames; {self.fps:.1f} frames/s" + (f" ({self.size_note})" if self.size_note else ""))
 
 
 class _Outputs:
@@ -196,10 +197,17 @@ class _Outputs:
 
     def __init__(self, out: Path, stem: str, size: tuple[int, int], fps: float):
         out.mkdir(parents=True, exist_ok=True)
+        # MPEG-4 codes 2x2 blocks of colour: an odd side would be cut by the encoder, silently.
+        # Cut here instead (the last column or row), and say so; the JSONL keeps the input's pixels.
+        width, height = size
+        self.size = (width - width % 2, height - height % 2)
+        self.size_note = (f"MPEG-4 needs even sides: the {width}x{height} frames are written as "
+                          f"{self.size[0]}x{self.size[1]}, their last column or row left out"
+                          if self.size != size else "")
         self.video, self.jsonl = out / f"{stem}.mp4", out / f"{stem}.jsonl"
         # the temporary video keeps the .mp4 ending: OpenCV picks the container by it
         self.video_part, self.jsonl_part = out / f".{stem}.partial.mp4", out / f".{stem}.jsonl.partial"
-        self.writer = cv2.VideoWriter(str(self.video_part), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
+        self.writer = cv2.VideoWriter(str(self.video_part), cv2.VideoWriter_fourcc(*FOURCC), fps, self.size)
         if not self.writer.isOpened():
             self.writer.release()
             self.video_part.unlink(missing_ok=True)
@@ -211,9 +219,13 @@ class _Outputs:
     def write(self, frame: Future, record: dict) -> None:
         """One frame's line now, and its picture when the drawing thread has made it."""
         self.lines.write(json.dumps(record, allow_nan=False) + "\n")
-        self.pending.append(self.encoder.submit(lambda: self.writer.write(frame.result())))
+        self.pending.append(self.encoder.submit(self._encode, frame))
         if len(self.pending) > QUEUE_FRAMES:  # at most this many frames wait to be encoded
             self.pending.pop(0).result()
+
+    def _encode(self, frame: Future) -> None:
+        width, height = self.size
+        self.writer.write(np.ascontiguousarray(frame.result()[:height, :width]))
 
     def _close(self, check: bool = True) -> None:
         try:
@@ -309,7 +321,7 @@ def process_video(pipeline: FacePipeline, source: VideoSource, out: str | os.Pat
     painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-draw")
     show = (source.webcam and display_available()) if show is None else show
     files = _Outputs(Path(out), source.stem, (width, height), source.fps)
-    summary = VideoSummary(video=files.video, jsonl=files.jsonl)
+    summary = VideoSummary(video=files.video, jsonl=files.jsonl, size_note=files.size_note)
     start = time.perf_counter()
     decoded = source.frames(max_frames)
     frames: Iterable = decoded

@@ -220,6 +220,28 @@ def test_no_face_gives_empty_lines_and_a_video(tmp_path, pipeline):
     assert cv2.VideoCapture(str(tmp_path / "out" / "empty.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 12
 
 
+def test_odd_sized_video_is_cut_to_even_sides_and_says_so(tmp_path, pipeline):
+    """MPEG-4 needs even sides: a 641x481 animation (a GIF: OpenCV's own writers cannot make
+    odd sizes) gives a 640x480 mp4 of its frames' first 640 columns and 480 rows, a note in
+    the summary, and JSON lines in the input's pixels."""
+    from PIL import Image
+
+    frame = np.ascontiguousarray(cv2.resize(base_frame(), (641, 481))[:, :, ::-1])
+    frames = [Image.fromarray(np.roll(frame, 2 * k, axis=1)) for k in range(6)]
+    frames[0].save(tmp_path / "odd.gif", save_all=True, append_images=frames[1:], duration=40, loop=0)
+    summary = process_video(pipeline, open_source(tmp_path / "odd.gif"), tmp_path / "out", [])
+    assert "641x481 frames are written as 640x480" in summary.line()
+    video = cv2.VideoCapture(str(tmp_path / "out" / "odd.mp4"))
+    assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT),
+            video.get(cv2.CAP_PROP_FRAME_COUNT)) == (640, 480, 6)
+    ok, first = video.read()
+    source = cv2.VideoCapture(str(tmp_path / "odd.gif")).read()[1]
+    assert ok and np.abs(first.astype(int) - source[:480, :640]).mean() < 4  # the same picture (MPEG-4 is lossy)
+    lines = read_lines(tmp_path / "out" / "odd.jsonl")
+    assert len(lines) == 6 and all(line["faces"] for line in lines)
+    assert max(line["faces"][0]["landmarks"][0][0] for line in lines) < 641
+
+
 def test_a_failure_mid_video_leaves_nothing(tmp_path, pipeline, clip):
     from synergy3DMM.outputs import Drawing
 
