@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--holdout", default=0.02, type=float,
                         help="fraction of the list's faces held out for validation when AFLW2000-3D's images "
                              "are absent (default 0.02; 0: none)")
+    parser.add_argument("--val-data", default="", metavar="DIR",
+                        help="the AFLW2000-3D folder validation runs on (crops, list and eval/, as benchmark.py "
+                             "--data; default: aflw2000_data/ under the data root, when its crops are there)")
     parser.add_argument("--checkpoint-every", default=0, type=int, metavar="STEPS",
                         help="also write <snapshot>_last.pth.tar every STEPS steps, so that a run killed "
                              "part-way through a long epoch resumes from there (default 0: at epoch ends)")
@@ -96,7 +99,8 @@ def config_from_args(args: argparse.Namespace):
         print_freq=args.print_freq, devices_id=_ints(args.devices_id, "--devices-id") or (0,),
         workers=args.workers, test_initial=args.test_initial, save_val_freq=args.save_val_freq,
         img_size=args.img_size, device=args.device, amp=args.amp, seed=args.seed, paramloss_fix=args.paramloss_fix,
-        holdout=args.holdout, channels_last=args.channels_last, checkpoint_every=args.checkpoint_every)
+        holdout=args.holdout, channels_last=args.channels_last, checkpoint_every=args.checkpoint_every,
+        val_data=args.val_data)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,6 +92,7 @@ class TrainConfig:
     holdout: float = 0.02  # fraction of the list's groups held out for validation without AFLW2000-3D
     channels_last: bool = False
     checkpoint_every: int = 0  # steps: also write `_last` mid-epoch (0: at epoch ends only)
+    val_data: str = ""  # an AFLW2000-3D folder (crops, list, eval/); default: under the data root
 
     def check(self) -> None:
         for name in ("filelists_train", "root", "param_fp_train", "snapshot"):
@@ -479,7 +480,7 @@ class Validation:
     def __init__(self, config: TrainConfig, holdout: DDFATestDataset | None = None,
                  holdout_params: np.ndarray | None = None):
         self.config, self.holdout, self.holdout_params = config, holdout, holdout_params
-        self.aflw2000 = benchmark_data()
+        self.aflw2000 = benchmark_data(config.val_data or None)
         if self.aflw2000.present:
             self.name = "AFLW2000-3D"
             self.line = f"validation: AFLW2000-3D NME on the crops of {self.aflw2000.root}"
@@ -636,7 +637,8 @@ def train(config: TrainConfig, on_epoch: Callable[[Trainer, dict], None] | None 
 
 def _train(config: TrainConfig, procs: Processes, on_epoch) -> list[dict]:
     lines = read_file_list(config.filelists_train)
-    train_rows, held_rows = split_groups(lines, config.holdout if not benchmark_data().present else 0.0)
+    train_rows, held_rows = split_groups(lines, 0.0 if benchmark_data(config.val_data or None).present
+                                         else config.holdout)
     seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(4), "little")
     dataset = DDFADataset(config.root, config.filelists_train, config.param_fp_train, gt_transform=True,
                           transform=train_transform(), indices=train_rows, seed=seed)
