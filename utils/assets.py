@@ -36,6 +36,7 @@ import http.client
 import http.cookiejar
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -57,6 +58,8 @@ import numpy as np
 
 from utils.errors import SynergyError
 from utils.writers import atomic_write
+
+logger = logging.getLogger("synergynet.assets")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = Path(__file__).resolve().parent / "assets_manifest.json"
@@ -148,7 +151,9 @@ def _fetch_on_first_use(path: Path) -> None:
         return
 
     def say(message: str) -> None:
-        print(f"synergynet: {message}", file=sys.stderr)
+        # a warning: seen on stderr without any logging set up (Python's last-resort
+        # handler), routed wherever an application sends its logs; the library prints nothing
+        logger.warning(message)
 
     say(f"{relative} is not in {data_root()} yet: fetching it (all at once: `{INSTALLED_FETCH_COMMAND}`)")
     try:
