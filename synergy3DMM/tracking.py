@@ -122,8 +122,7 @@ class FaceTracker:
         """Faces of new detections: the detection's crop, then its landmarks' crop."""
         if len(detections) == 0:
             return []
-        found = self.pipeline.prepare(frame, detections)
-        first = self.pipeline.faces(found.boxes, found.roi_boxes, self.pipeline.regressor(found.batch), dense=False)
+        first = self.pipeline.analyse_many([self.pipeline.prepare(frame, detections)])[0]
         refined = self._follow(frame, first, [float(box[4]) for box in detections])
         for face, box in zip(refined, detections):
             face.box = np.asarray(box, dtype=np.float32)

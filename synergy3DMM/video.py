@@ -40,6 +40,7 @@ from synergy3DMM.pipeline import Face, FacePipeline
 from synergy3DMM.smoothing import OneEuroFace
 from synergy3DMM.tracking import FaceTracker, Track
 from utils.errors import SynergyError
+from utils.io import to_bgr8
 from utils.writers import faces_to_json
 
 DEFAULT_FPS = 30.0  # when a webcam or a file does not say
@@ -148,17 +149,12 @@ def _open(text: str) -> VideoSource:
         raise SynergyError(f"{path}: no frame could be decoded (corrupt, or a codec this OpenCV build cannot "
                            "decode)", option="files")
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    return VideoSource(capture, _bgr(first), _rate(capture.get(cv2.CAP_PROP_FPS)), count if count > 0 else None,
+    return VideoSource(capture, to_bgr8(first), _rate(capture.get(cv2.CAP_PROP_FPS)), count if count > 0 else None,
                        path.stem, str(path), False)
 
 
 def _rate(fps: float) -> float:
     return float(fps) if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS
-
-
-def _bgr(frame: np.ndarray) -> np.ndarray:
-    """8-bit BGR whatever the decoder gives (grey videos come as one channel)."""
-    return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
 
 
 def display_available() -> bool:
@@ -262,11 +258,12 @@ def face_records(faces: Sequence[Face], track_ids: Sequence[int], source: str, w
 
 
 class FrameAnalyser:
-    """Tracker + per-track smoothing + the final faces of a frame (dense when drawings need it)."""
+    """Tracker + per-track smoothing + the final faces of a frame (`with_vertices` adds the
+    dense meshes that drawings need)."""
 
     def __init__(self, pipeline: FacePipeline, detect_every: int = DETECT_EVERY, smooth: bool = False,
-                 dense: bool = False, smoother: Callable[[], OneEuroFace] = OneEuroFace):
-        self.pipeline, self.smooth, self.dense = pipeline, smooth, dense
+                 smoother: Callable[[], OneEuroFace] = OneEuroFace):
+        self.pipeline, self.smooth = pipeline, smooth
         self.tracker = FaceTracker(pipeline, detect_every)
         self.smoother = smoother
         self.filters: dict[int, OneEuroFace] = {}
@@ -284,8 +281,7 @@ class FrameAnalyser:
 
     def _rebuilt(self, faces: Sequence[Face], params: np.ndarray, dense: bool) -> list[Face]:
         """Faces made again from de-whitened `params` (F, 62) in their own crops."""
-        whitening = self.pipeline.regressor.whitening
-        whitened = ((params - whitening.mean) / whitening.std).astype(np.float32)
+        whitened = self.pipeline.regressor.whitening.whiten(params)
         return self.pipeline.faces(np.stack([f.box for f in faces]), np.stack([f.roi_box for f in faces]), whitened,
                                    dense)
 
@@ -331,7 +327,7 @@ def process_video(pipeline: FacePipeline, source: VideoSource, out: str | os.Pat
     try:
         try:
             for index, frame in enumerate(frames):
-                frame = _bgr(frame)
+                frame = to_bgr8(frame)  # grey videos decode as one channel
                 seconds = time.perf_counter() - start if source.webcam else index / source.fps
                 tracks, faces = analyse(frame, seconds)
                 drawn = painter.submit(draw, frame, faces)
