@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
-from synergy3DMM.outputs import ImageResult, Output, needs_dense, save_image_outputs
+from synergy3DMM.outputs import ImageResult, Output, modes_of, needs_dense, save_image_outputs
 from synergy3DMM.sharding import Ranks, Shard
 from utils.errors import SynergyError
 from utils.io import IMAGE_EXTENSIONS, read_image
@@ -242,7 +242,7 @@ def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], o
     2 * batch_images` decoded images at most)."""
     names = names or OutputNames()
     dense = needs_dense(outputs)
-    modes = [mode for output in outputs for mode in output.mode.split(",")]
+    modes = modes_of(outputs)
     summary = FolderSummary()
     start = time.perf_counter()
 
@@ -361,7 +361,7 @@ def run_folder(pipeline, files: Sequence[str | Path], outputs: Sequence[Output],
     ranks.join()
     part = ranks.shard.within(shard or Shard())
     mine = part.take(files)
-    modes = [mode for output in outputs for mode in output.mode.split(",")]
+    modes = modes_of(outputs)
     keep_records = skip_existing or part.count > 1
     skip = Journal.finished(out, modes) if skip_existing and (out / RECORDS).is_dir() else {}
     journal = Journal(out, part.tag)  # always: any run, killed at any moment, can be resumed

@@ -305,6 +305,11 @@ def needs_dense(outputs: Sequence[Output]) -> bool:
     return any(output.needs_dense for output in outputs)
 
 
+def modes_of(outputs: Sequence[Output]) -> list[str]:
+    """Every mode `outputs` write (an output made for several, e.g. `3d,solid`, gives each)."""
+    return [mode for output in outputs for mode in output.mode.split(",")]
+
+
 @lru_cache(maxsize=1)
 def _encoders() -> ThreadPoolExecutor:
     # image encoding (PNG, JPEG) releases the GIL: the drawings are encoded side by side

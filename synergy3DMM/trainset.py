@@ -31,9 +31,9 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from synergy3DMM.pipeline import FacePipeline
+from synergy3DMM.pipeline import FacePipeline, crop_batch
 from utils import assets
-from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops, roi_box_synergynet
+from utils.cropping import CROP_POLICIES, crop_faces, roi_box_synergynet
 from utils.errors import SynergyError
 from utils.geometry import camera_to_crop, camera_to_image
 from utils.io import list_images, read_image
@@ -131,7 +131,7 @@ def label_photo(image: np.ndarray, pipeline: FacePipeline, aug: Augmentation, rn
         boxes = np.concatenate([jittered_boxes(d, aug.crops_per_face, aug, rng) for d in detections])
         ours = np.array([square_int_box(roi_box_synergynet(b)) for b in boxes])
         theirs = np.array([square_int_box(own_policy(b)) for b in boxes])
-        params = regressor.whitening.dewhiten(regressor(normalize_crops(crop_faces(variant, theirs))))
+        params = regressor.whitening.dewhiten(regressor(crop_batch(variant, theirs)))
         labels.append(target.whiten(reframe_params(params, theirs, ours)))
         crops.append(crop_faces(variant, ours))
     if not crops:
