@@ -263,16 +263,3 @@ MESH_ENCODERS = {
 def mesh_files(fmt: str, stem: str, mesh: Mesh) -> dict[str, bytes]:
     """The files (name -> bytes) of `mesh` in format `fmt` of `MESH_ENCODERS`."""
     return MESH_ENCODERS[fmt](stem, mesh)
-
-
-def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
-              colors: np.ndarray | None = None) -> Path:
-    """`obj_bytes`, written atomically."""
-    return atomic_write(path, obj_bytes(vertices, triangles, colors))
-
-
-def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
-              colors: np.ndarray | None = None) -> Path:
-    """`ply_bytes`, written atomically."""
-    return atomic_write(path, ply_bytes(vertices, triangles, colors))
-
