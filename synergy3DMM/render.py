@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from Sim3DR import RenderPipeline
-from synergy3DMM.textures import depth_buffer
+from synergy3DMM.textures import depth_buffer, pixel_box
 from utils.params import load_3dmm
 from utils.writers import atomic_write, encode_image
 
@@ -82,8 +82,7 @@ def _blended(img: np.ndarray, solid: np.ndarray, alpha: float, ver_lst: Sequence
     points = [np.asarray(v)[:2] for v in ver_lst if np.size(v)]
     if not points or not all(np.isfinite(p).all() for p in points):
         return cv2.addWeighted(img, 1 - alpha, solid, alpha, 0)
-    x0, y0 = np.clip(np.floor(np.min([p.min(axis=1) for p in points], axis=0)).astype(int) - 1, 0, [width, height])
-    x1, y1 = np.clip(np.ceil(np.max([p.max(axis=1) for p in points], axis=0)).astype(int) + 2, 0, [width, height])
+    x0, y0, x1, y1 = pixel_box(np.concatenate([p.T for p in points]), width, height, margin=1)
     overlay = img.copy()
     if x1 > x0 and y1 > y0:
         overlay[y0:y1, x0:x1] = cv2.addWeighted(img[y0:y1, x0:x1], 1 - alpha, solid[y0:y1, x0:x1], alpha, 0)

@@ -53,6 +53,17 @@ class Seen(NamedTuple):
         return face, triangle, self.buffers.depth[where]
 
 
+def pixel_box(points: np.ndarray, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
+    """`(x0, y0, x1, y1)`, x1 and y1 excluded: the pixels that image points (N, 2) fall in,
+    `margin` more on each side, within a `width` x `height` image (all 0 without points)."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if not len(points):
+        return 0, 0, 0, 0
+    x0, y0 = np.clip(np.floor(points.min(0)) - margin, 0, [width, height]).astype(int)
+    x1, y1 = np.clip(np.ceil(points.max(0)) + 1 + margin, 0, [width, height]).astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def depth_buffer(image_shape: tuple[int, ...], meshes: Sequence[np.ndarray], triangles: np.ndarray,
                  attributes: Sequence[np.ndarray] | None = None) -> Seen:
     """The z-buffer of all `meshes` ((N, 3) image coordinates) drawn together (`Seen`); it
@@ -62,12 +73,7 @@ def depth_buffer(image_shape: tuple[int, ...], meshes: Sequence[np.ndarray], tri
     height, width = image_shape[:2]
     extra = [np.zeros((len(v), 0), np.float32) for v in meshes] if attributes is None else list(attributes)
     points = np.concatenate([np.asarray(v, dtype=np.float64)[:, :2] for v in meshes]) if meshes else np.zeros((0, 2))
-    points = points[np.isfinite(points).all(axis=1)]
-    if len(points):
-        x0, y0 = np.clip(np.floor(points.min(0)), 0, [width, height]).astype(int)
-        x1, y1 = np.clip(np.ceil(points.max(0)) + 1, 0, [width, height]).astype(int)
-    else:
-        x0 = y0 = x1 = y1 = 0
+    x0, y0, x1, y1 = pixel_box(points[np.isfinite(points).all(axis=1)], width, height)
     channels = 1 + (extra[0].shape[1] if extra else 0)
     buffers = rasterize_attributes(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, channels)), max(y1 - y0, 0),
                                    max(x1 - x0, 0))
