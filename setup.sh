@@ -36,7 +36,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # the distribution was called synergynet before it took the original's pip name
     .venv/bin/python -m pip uninstall -q -y synergynet >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[test,app]'
     echo "$digest" > "$stamp"
 fi
 
