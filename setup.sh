@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine, and does nothing that is already done:
 #   .venv (Python >= 3.10), the dependencies, the compiled parts (Cython NMS, Sim3DR rasteriser)
+#   built in place, the checkout on .venv's path
 #   and every asset of utils/assets_manifest.json (3DMM data, detector and regressor weights,
 #   demo photos, benchmark ground truth).
 # Usage: ./setup.sh [fetch_assets.py options]     e.g. ./setup.sh --official-weights
@@ -34,10 +35,32 @@ digest=$(cat pyproject.toml setup.py $(find FaceBoxes Sim3DR \( -name '*.pyx' -o
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
     echo "setup: installing dependencies and building the compiled parts (first time: a few minutes)"
     .venv/bin/python -m pip install -q --upgrade pip
-    # the distribution was called synergynet before it took the original's pip name
-    .venv/bin/python -m pip uninstall -q -y synergynet >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install -q -e '.[test,app]'
+    # A checkout is not pip-installed (the wheel has another layout, see setup.py): earlier
+    # set-ups installed it (as synergynet, then synergy-3dmm), which is undone. What is
+    # installed: pyproject.toml's build, run, test and app requirements; then the compiled
+    # parts are built next to their sources.
+    .venv/bin/python -m pip uninstall -q -y synergynet synergy-3dmm >/dev/null 2>&1 || true
+    .venv/bin/python -m pip install -q "tomli>=1.1; python_version < '3.11'"
+    .venv/bin/python -c '
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+with open("pyproject.toml", "rb") as f:
+    toml = tomllib.load(f)
+project, extras = toml["project"], toml["project"]["optional-dependencies"]
+print("\n".join(toml["build-system"]["requires"] + project["dependencies"] + extras["test"] + extras["app"]))
+' > .venv/requirements.txt
+    .venv/bin/python -m pip install -q -r .venv/requirements.txt
+    .venv/bin/python setup.py -q build_ext --inplace
     echo "$digest" > "$stamp"
+fi
+
+# The checkout on the virtualenv's path: its top-level names (utils, FaceBoxes, the
+# scripts, ...) import from any folder. Written again only when the checkout has moved.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ "$(cat "$site/synergynet-checkout.pth" 2>/dev/null)" != "$PWD" ]; then
+    echo "$PWD" > "$site/synergynet-checkout.pth"
 fi
 
 .venv/bin/python fetch_assets.py "$@"

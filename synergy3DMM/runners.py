@@ -11,6 +11,7 @@ the same call, chosen once (`utils.device.resolve_backend`).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -52,20 +53,33 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The code an export's graph and sidecar come from: a change to any of it must not leave a
-# stale export in the cache.
-_EXPORT_SOURCES = ("synergy3DMM/runners.py", "utils/onnx_export.py", "utils/checkpoints.py", "utils/params.py",
-                   "utils/param_layout.py", "model_building.py", "backbone_nets", "FaceBoxes/models")
+def export_sources() -> list[Path]:
+    """The code an export's graph and sidecar come from (a change to any of it must not
+    leave a stale export in the cache): this module, the checkpoint, whitening and export
+    helpers, the model and its backbones, the detector's network.
+
+    Found through the import system, in a checkout as in the wheel (where the original's
+    top-level units live inside the package, setup.py), without importing the networks:
+    a cached export then runs without torch."""
+    from utils import checkpoints, onnx_export, param_layout, params
+
+    # "" in a checkout, "synergy3DMM." in the wheel
+    layout = checkpoints.__name__.removesuffix("utils.checkpoints")
+    sources = [Path(__file__)] + [Path(module.__file__) for module in (onnx_export, checkpoints, params, param_layout)]
+    for unit in ("model_building", "backbone_nets", "FaceBoxes.models"):
+        spec = importlib.util.find_spec(layout + unit)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"the export code {layout + unit} is not installed")
+        origin = Path(spec.origin)
+        sources += sorted(origin.parent.glob("*.py")) if spec.submodule_search_locations is not None else [origin]
+    return sources
 
 
 def _export_code_digest() -> str:
     h = hashlib.sha256()
-    for name in _EXPORT_SOURCES:
-        place = _PROJECT_ROOT / name
-        for source in sorted(place.glob("*.py")) if place.is_dir() else [place] * place.is_file():
-            h.update(source.relative_to(_PROJECT_ROOT).as_posix().encode())
-            h.update(source.read_bytes())
+    for source in export_sources():
+        h.update(f"{source.parent.name}/{source.name}".encode())
+        h.update(source.read_bytes())
     return h.hexdigest()
 
 
@@ -198,13 +212,16 @@ def onnx_detector(weights: str | os.PathLike, device: str = "cpu", log: Log = _s
 
 
 def detector(weights: str | os.PathLike | None, backend: str, device: str, log: Log = _silent,
-             threads: int | None = None):
+             threads: int | None = None, threshold: float | None = None):
     """FaceBoxes on a resolved backend and device (default weights: the fetched ones); on
     ONNX Runtime, each call on `threads` threads (default: all cores; 1 for detectors that
-    run side by side on several images)."""
-    from FaceBoxes.FaceBoxes import WEIGHTS, FaceBoxes
+    run side by side on several images). `threshold`: the score a face must exceed
+    (default FaceBoxes' 0.5)."""
+    from FaceBoxes.FaceBoxes import WEIGHTS, FaceBoxes, check_threshold
+    from FaceBoxes.utils.config import VIS_THRESHOLD
     from utils import assets
 
-    weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "FaceBoxes weights")
+    threshold = check_threshold(VIS_THRESHOLD if threshold is None else threshold)  # before any work
+    weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "the FaceBoxes detector")
     runner = onnx_detector(weights, device, log, threads) if backend == "onnx" else None
-    return FaceBoxes(device=device, weights=weights, runner=runner)
+    return FaceBoxes(device=device, weights=weights, runner=runner, threshold=threshold)

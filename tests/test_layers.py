@@ -6,7 +6,8 @@ Layers, lowest first:
 2 networks and compiled parts: `backbone_nets/*`, `model_building`, `loss_definition`,
   `FaceBoxes/*`, `Sim3DR/*`
 3 application: `synergy3DMM/*`
-4 scripts: every other root-level module, and `bench/*`
+4 scripts: every other root-level module, `bench/*`, and `synergy3DMM.__main__` (`python -m
+  synergy3DMM <command>` runs the scripts: an entry point like them, though it lives in the package)
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LAYER_NAMES = {1: "ground", 2: "networks", 3: "application", 4: "scripts"}
 PACKAGE_LAYERS = {"utils": 1, "backbone_nets": 2, "FaceBoxes": 2, "Sim3DR": 2, "synergy3DMM": 3, "bench": 4}
 ROOT_MODULE_LAYERS = {"model_building": 2, "loss_definition": 2}  # any other root module is a script
+MODULE_LAYERS = {"synergy3DMM.__main__": 4}  # modules whose floor is not their package's
 NOT_PROJECT = {"tests", ".venv", "build", "setup.py"}
 
 
@@ -40,6 +42,8 @@ def unit(module: str) -> str:
 
 def layer(module: str, is_root_level: bool) -> int | None:
     """Layer of a module; None for a new top-level package nobody has placed yet."""
+    if module in MODULE_LAYERS:
+        return MODULE_LAYERS[module]
     if is_root_level:
         return ROOT_MODULE_LAYERS.get(module, 4)
     return PACKAGE_LAYERS.get(unit(module))

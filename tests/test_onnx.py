@@ -87,17 +87,19 @@ def test_cache_key_covers_whitening_and_export_code(tmp_path, monkeypatch):
         pickle.dump(meta, f)
     assert runners.cache_path("regressor-auto", checkpoint) != fetched
 
+    sources = runners.export_sources()
+    names = {f"{path.parent.name}/{path.name}" for path in sources}
+    assert {"synergy3DMM/runners.py", f"{assets.REPO_ROOT.name}/model_building.py", "utils/checkpoints.py",
+            "backbone_nets/mobilenetv2_backbone.py", "models/faceboxes.py"} <= names, names
     code = tmp_path / "code"
-    for name in runners._EXPORT_SOURCES:
-        source = assets.REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, code / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (code / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, code / name)
-    monkeypatch.setattr(runners, "_PROJECT_ROOT", code)
+    copies = []
+    for number, source in enumerate(sources):  # a copy of the export code, one folder per file
+        copies.append(code / str(number) / source.parent.name / source.name)
+        copies[-1].parent.mkdir(parents=True)
+        shutil.copy(source, copies[-1])
+    monkeypatch.setattr(runners, "export_sources", lambda: copies)
     before = runners.cache_path("faceboxes", checkpoint)
-    with open(code / "backbone_nets" / "mobilenetv2_backbone.py", "a") as f:
+    with open(next(c for c in copies if c.name == "mobilenetv2_backbone.py"), "a") as f:
         f.write("\n# a changed export\n")
     assert runners.cache_path("faceboxes", checkpoint) != before
 
