@@ -7,7 +7,9 @@ AFLW (21-point NME, 3DDFA's protocol) with `--aflw`.
 
 Writes the first 50 crops with their landmarks, `metrics.json` and `per_image.csv` to
 `--out`. `--list` evaluates only the named crops (ground truth is indexed by position in
-the dataset's full list). `parse_pose`, `calc_nme` and `ana_msg` keep the original's
+the dataset's full list). `--data DIR` takes any folder of the AFLW2000-3D form
+(docs/benchmark.md), with no network: it reads the crops, their ground truth, the
+checkpoint and the 3DMM data. `parse_pose`, `calc_nme` and `ana_msg` keep the original's
 signatures and results; importing this module reads no data.
 """
 from __future__ import annotations
@@ -181,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     check_dataset(dataset)
     wanted = read_list(args.list) if args.list else None
     read_list(dataset.list_file)  # a bad list is reported before the model loads
+    from synergy3DMM.pipeline import pipeline_assets
+    from utils import assets
+
+    # the 3DMM data and the default regressor, before any crop is read (crops: no detector)
+    assets.resolve(pipeline_assets(args.weights, pre_cropped=True))
     regressor = load_regressor(args)
     run = run_benchmark(regressor, regressor.whitening, dataset, wanted, aflw=args.aflw,
                         batch_size=args.batch_size, workers=args.workers, progress=not args.no_progress)

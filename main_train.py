@@ -7,7 +7,7 @@ recipe), on the CPU, one GPU, or many GPUs and machines under torchrun.
 
 Writes {snapshot}_checkpoint_epoch_{e}.pth.tar every --save_val_freq epochs (and the last),
 {snapshot}_last.pth.tar after every epoch (what --resume continues from exactly),
-{snapshot}_training.csv and {snapshot}_loss.png; logs to --log-file.
+{snapshot}_training.csv and {snapshot}_loss.png; logs to {snapshot}_training.log (or --log-file).
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", default=None,
                         help="a folder written by build_trainset.py: sets --root, --filelists-train, --param-fp-train")
     parser.add_argument("--snapshot", default="", type=str, help="checkpoint path prefix, e.g. ckpts/SynergyNet")
-    parser.add_argument("--log-file", default="output.log", type=str)
+    parser.add_argument("--log-file", default="", type=str,
+                        help="the log (default: <snapshot>_training.log, beside the checkpoints)")
     parser.add_argument("--log-mode", default="w", type=str)
     parser.add_argument("--arch", default="mobilenet_v2", type=str)
     parser.add_argument("--milestones", default="15,25,30", type=str)

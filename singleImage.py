@@ -32,15 +32,14 @@ from __future__ import annotations
 
 import argparse
 
-from synergy3DMM.cli import (FOLDER_FLAGS, MODEL_FLAGS, add_folder_flags, add_model_flags, check_folder_flags,
-                             note, progress_bar)
+from synergy3DMM.cli import (FOLDER_FLAGS, MODEL_FLAGS, add_detector_flags, add_folder_flags, add_model_flags,
+                             check_folder_flags, list_inputs, note, progress_bar, resolve_assets)
 from synergy3DMM.folders import run_folder
 from synergy3DMM.outputs import DEFAULT_MODES, OUTPUT_MODES, make_outputs
 from synergy3DMM.pipeline import FacePipeline
 from synergy3DMM.sharding import Shard, rank_device
 from utils.device import resolve_backend
 from utils.errors import SynergyError, run_cli
-from utils.io import IMAGE_EXTENSIONS, list_images
 from utils.writers import MESH_ENCODERS
 
 FLAGS = {**MODEL_FLAGS, **FOLDER_FLAGS, "modes": "--modes"}
@@ -51,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-f", "--files", required=True, help="an image, or a folder of images")
     parser.add_argument("--png", action="store_true", help="in a folder, take only .png files (the original's option)")
     add_model_flags(parser)
+    add_detector_flags(parser)
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
                         help=f"outputs to write, comma-separated, from {', '.join(OUTPUT_MODES)} (default %(default)s)")
     parser.add_argument("--mesh", choices=sorted(MESH_ENCODERS),
@@ -76,17 +76,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     outputs = make_outputs(args.modes, matplotlib_landmarks=args.matplotlib)
-    files = list_images(args.files, {".png"} if args.png else IMAGE_EXTENSIONS)[: args.num_img]
-    if not files:
-        raise SynergyError(f"no image files in {args.files}")
+    files = list_inputs(args.files, args.png)[: args.num_img]
     shard = Shard.parse(args.shard) if args.shard else None
     backend, device = resolve_backend(args.backend, args.device)
-    pipeline = FacePipeline(args.weights, args.arch, rank_device(device), backend, log=note)
+    resolve_assets(outputs, args.weights)  # every data file, before the first image
+    pipeline = FacePipeline(args.weights, args.arch, rank_device(device), backend, log=note, threshold=args.threshold)
     summary = run_folder(pipeline, files, outputs, args.output, skip_existing=args.skip_existing, shard=shard,
                          progress=progress_bar("image"), on_skip=lambda path, why: note(f"skipping {path}: {why}"),
                          batch_images=args.batch_images, prefetch=args.prefetch)
     if summary.images == 0 and not summary.already_done and (summary.failures or len(files) == 1):
-        raise SynergyError(f"no image could be read ({len(summary.failures)} file(s) skipped)")
+        raise SynergyError(summary.nothing_done())
     if len(files) == 1:
         print(f"{files[0]}: {summary.faces} face(s); results in {args.output}/")
     else:

@@ -6,12 +6,13 @@ original's box [0, 0, 256, 256] for its 256x256 images), `<stem>_real_A.png` tex
 
     python uv_texture_realFaces.py -f texture_data/real --png
 
-Writes under --output (default inference_output/), per image <stem>:
-  obj/<stem>.obj                  the kept face part in image coordinates, colours 0-255 (the original's file)
+Writes under --output (default inference_output/), per image <stem> (its face is face 0, named
+as singleImage.py names the meshes of a photo's first face):
+  obj/<stem>_0.obj                the kept face part in image coordinates, colours 0-255 (the original's file)
   rendering_overlay/<stem>.jpg    the textured mesh blended over the photo (and <stem>_solid.png)
-  meshes/<stem>.obj|.mtl|.png     the mesh for 3D tools (y up, centred), vt UVs, the UV image
-  meshes/<stem>.ply, .glb         vertex colours (PLY); UVs and the texture embedded (glTF binary)
-  meshes/<stem>_views.png         the textured mesh from the front and turned by 45 degrees
+  meshes/<stem>_0.obj|.mtl|.png   the mesh for 3D tools (y up, centred), vt UVs, the UV image
+  meshes/<stem>_0.ply, .glb       vertex colours (PLY); UVs and the texture embedded (glTF binary)
+  meshes/<stem>_0_views.png       the textured mesh from the front and turned by 45 degrees
 An image whose UV texture is missing is reported by name and skipped (nothing written).
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ from utils.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_texture_script(parser_with_flags(__doc__, "texture_data/uv_real"), argv, real_faces=True)
+    return run_texture_script(parser_with_flags(__doc__, "texture_data/uv_real", detector=False), argv,
+                              real_faces=True)
 
 
 def cli() -> None:

@@ -21,13 +21,14 @@ import argparse
 import os
 import sys
 
-from synergy3DMM.cli import MODEL_FLAGS, add_model_flags, note  # first: numpy's BLAS on one thread (see there)
+from synergy3DMM.cli import (MODEL_FLAGS, add_detector_flags, add_model_flags,  # first: numpy's BLAS on one thread
+                             note, resolve_assets)
 from synergy3DMM.outputs import make_outputs
 from synergy3DMM.pipeline import FacePipeline
-from synergy3DMM.video import DETECT_EVERY, open_source, process_video
+from synergy3DMM.video import DETECT_EVERY, check_show, open_source, process_video
 from utils.errors import SynergyError, run_cli
 
-FLAGS = {**MODEL_FLAGS, "modes": "--modes", "files": "-f/--files"}
+FLAGS = {**MODEL_FLAGS, "modes": "--modes", "files": "-f/--files", "show": "--show"}
 VIDEO_MODES = ("3d", "solid", "2d_sparse", "2d_dense", "pose", "depth", "pncc")
 DEFAULT_VIDEO_MODES = "3d,pose"
 
@@ -36,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-f", "--files", required=True, help="a video file, or a webcam's index (0 for the first)")
     add_model_flags(parser)
+    add_detector_flags(parser)
     parser.add_argument("--modes", default=DEFAULT_VIDEO_MODES,
                         help=f"drawings on each frame, in this order, from {', '.join(VIDEO_MODES)} "
                              "(default %(default)s; 'none' for the plain frames)")
@@ -44,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run the face detector every N frames (default %(default)s; also on a lost track)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
-                        help="show the frames in a window (default: for a webcam when a display exists)")
+                        help="show the frames in a window (default: for a webcam where a window can be shown; "
+                             "an error where none can)")
     args = parser.parse_args(argv)
     if args.detect_every < 1:
         parser.error("--detect-every must be at least 1")
@@ -65,8 +68,10 @@ def main() -> int:
     # clearly, what the one error line says
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     drawings = make_outputs(args.modes)
+    check_show(args.show)
     source = open_source(args.files)  # before the networks load: a bad input fails at once
-    pipeline = FacePipeline(args.weights, args.arch, args.device, args.backend, log=note)
+    resolve_assets(drawings, args.weights)  # every data file, before the first frame
+    pipeline = FacePipeline(args.weights, args.arch, args.device, args.backend, log=note, threshold=args.threshold)
 
     def progress(frames, total):
         from tqdm import tqdm

@@ -18,6 +18,7 @@ import numpy as np
 
 from utils import assets
 from utils.checkpoints import load_checkpoint, load_strict, strip_module_prefix
+from utils.errors import SynergyError
 from utils.io import to_bgr8
 
 from .utils.box_utils import decode
@@ -62,6 +63,14 @@ def _as_bgr_uint8(img: np.ndarray) -> np.ndarray:
     return to_bgr8(img)
 
 
+def check_threshold(threshold: float) -> float:
+    """A detection threshold, which must be a score in (0, 1)."""
+    if not 0 < float(threshold) < 1:
+        raise SynergyError(f"detection threshold {threshold} is not a score between 0 and 1 (default "
+                           f"{VIS_THRESHOLD})", option="threshold")
+    return float(threshold)
+
+
 class FaceBoxes:
     """Face detector with the weights `FaceBoxes/weights/FaceBoxesProd.pth`.
 
@@ -69,12 +78,15 @@ class FaceBoxes:
     the time of the network and of the rest for every call, as the original does.
     `runner`: what runs the network, `(1, 3, H, W) float32 -> (loc, conf)` (e.g. an ONNX
     Runtime session made by the application); by default the PyTorch network itself.
+    `threshold`: the score a face must exceed (default 0.5, the original's).
     """
 
     def __init__(self, device="cpu", timer_flag: bool = False, weights: str | os.PathLike | None = None,
-                 runner: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+                 runner: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+                 threshold: float = VIS_THRESHOLD) -> None:
         self.device = str(device)
         self.timer_flag = timer_flag
+        self.threshold = check_threshold(threshold)
         self.weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "FaceBoxes weights")
         self.net = None
         if runner is None:
@@ -132,7 +144,8 @@ class FaceBoxes:
         """Network outputs -> `[xmin, ymin, xmax, ymax, score]` (np.float32) in image pixels.
 
         Keeps scores > 0.05, the 5000 best, NMS at IoU 0.3, the 750 best of those, and
-        returns the ones with score > 0.5, best first.
+        returns the ones with score > `threshold` (0.5), best first. A threshold below 0.05
+        lowers the first cut with it.
         """
         loc = np.asarray(loc, dtype=np.float32).reshape(-1, 4)
         face_scores = np.asarray(conf, dtype=np.float32).reshape(loc.shape[0], -1)[:, 1]
@@ -141,7 +154,7 @@ class FaceBoxes:
             raise ValueError(f"network gave {loc.shape[0]} boxes for a {input_scale.height}x{input_scale.width} "
                              f"input, which has {priors.shape[0]} priors")
 
-        candidates = np.flatnonzero(face_scores > CONFIDENCE_THRESHOLD)
+        candidates = np.flatnonzero(face_scores > min(CONFIDENCE_THRESHOLD, self.threshold))
         scores = face_scores[candidates]
         # argsort()[::-1] as the original (its tie order decides which equal-score box survives)
         order = scores.argsort()[::-1][:TOP_K]
@@ -157,7 +170,7 @@ class FaceBoxes:
 
         dets = dets[nms(dets, NMS_THRESHOLD)][:KEEP_TOP_K]
         # np.float32 values, as the original returns (downstream crop arithmetic depends on it)
-        return [list(det) for det in dets[dets[:, 4] > VIS_THRESHOLD]]
+        return [list(det) for det in dets[dets[:, 4] > self.threshold]]
 
     # ------------------------------------------------------------------ the whole call
 

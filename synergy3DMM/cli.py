@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Callable, Iterable
 
 # Scripts import this module before anything imports numpy: its BLAS then runs on one
@@ -16,12 +17,18 @@ from typing import Callable, Iterable
 # less CPU; a 720p video: 20 ms of CPU per frame instead of 33-41). A value already set wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from FaceBoxes.utils.config import VIS_THRESHOLD  # noqa: E402
 from synergy3DMM.folders import BATCH_IMAGES, PREFETCH  # noqa: E402
-from synergy3DMM.pipeline import DEFAULT_WEIGHTS  # noqa: E402
+from synergy3DMM.outputs import Output, assets_of  # noqa: E402
+from synergy3DMM.pipeline import DEFAULT_WEIGHTS, pipeline_assets  # noqa: E402
+from utils import assets  # noqa: E402
 from utils.device import BACKEND_CHOICES, DEVICE_CHOICES  # noqa: E402
+from utils.errors import SynergyError  # noqa: E402
+from utils.io import IMAGE_EXTENSIONS, list_images  # noqa: E402
 
 # library setting -> the flag that sets it, for `utils.errors.run_cli`'s advice
-MODEL_FLAGS = {"device": "--device", "backend": "--backend", "arch": "-a/--arch", "weights": "-w/--weights"}
+MODEL_FLAGS = {"device": "--device", "backend": "--backend", "arch": "-a/--arch", "weights": "-w/--weights",
+               "threshold": "--threshold"}
 FOLDER_FLAGS = {"shard": "--shard"}
 
 
@@ -36,6 +43,20 @@ def add_model_flags(parser: argparse.ArgumentParser, output: str = "inference_ou
     parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
                         help="auto (default): ONNX Runtime on a CPU (fastest there), PyTorch on a GPU")
     parser.add_argument("--onnx", dest="backend", action="store_const", const="onnx", help="same as --backend onnx")
+
+
+def add_detector_flags(parser: argparse.ArgumentParser) -> None:
+    """--threshold: the detector's score a face must exceed."""
+    parser.add_argument("--threshold", type=float, default=VIS_THRESHOLD,
+                        help="the face detector's score a face must exceed, in (0, 1) (default %(default)s, "
+                             "the original's; lower finds more faces and more false ones)")
+
+
+def resolve_assets(outputs: Iterable[Output] = (), weights: str | None = None, pre_cropped: bool = False) -> None:
+    """Every data file the run needs (the pipeline's and the outputs'), before the first
+    image: fetched at once on an installed package's first use, else one error line
+    naming what is missing (`utils.assets.resolve`)."""
+    assets.resolve({**pipeline_assets(weights, pre_cropped), **assets_of(list(outputs))})
 
 
 def add_folder_flags(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +74,16 @@ def add_folder_flags(parser: argparse.ArgumentParser) -> None:
 def check_folder_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.batch_images < 1 or args.prefetch < 1:
         parser.error("--batch-images and --prefetch must be at least 1")
+
+
+def list_inputs(path: str, png_only: bool = False) -> list[Path]:
+    """The images of `-f`: the file itself, or the folder's images (`--png`: its .png files
+    only, as the original); none is an error saying what was looked for."""
+    files = list_images(path, {".png"} if png_only else IMAGE_EXTENSIONS)
+    if not files:
+        looked = "no .png files (--png takes only .png files)" if png_only else "no image files"
+        raise SynergyError(f"{looked} in {path}")
+    return files
 
 
 def note(message: str) -> None:

@@ -84,6 +84,18 @@ class FolderSummary:
         return (f"{self.images} image(s) processed, {len(self.failures)} skipped, {self.faces} face(s){done}, "
                 f"{self.images_per_s:.1f} images/s")
 
+    def nothing_done(self) -> str:
+        """One line for a run that finished no image: why, from its failures (the reason
+        itself when they share one, e.g. the one file given is not an image)."""
+        reasons = list(dict.fromkeys(why for _, why in self.failures))
+        if not reasons:
+            return "no image was processed"
+        if len(reasons) == 1:
+            return f"no image was processed ({len(self.failures)} failed): {reasons[0]}"
+        image, why = self.failures[0]
+        return (f"no image was processed ({len(self.failures)} failed, for {len(reasons)} different reasons; "
+                f"the first: {image}: {why})")
+
     def to_json(self) -> dict:
         return {"images": self.images, "faces": self.faces, "failures": len(self.failures),
                 "already_done": self.already_done, "seconds": round(self.seconds, 3),
@@ -242,6 +254,7 @@ def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], o
     2 * batch_images` decoded images at most)."""
     names = names or OutputNames()
     dense = needs_dense(outputs)
+    model = pipeline.model_block  # what made the faces, in each image's JSON
     modes = modes_of(outputs)
     summary = FolderSummary()
     start = time.perf_counter()
@@ -296,7 +309,7 @@ def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], o
                     for item in group:
                         fail(item.path, str(exc))
                     continue
-                results = [ImageResult(item.image, found, str(item.path), item.name)
+                results = [ImageResult(item.image, found, str(item.path), item.name, model)
                            for item, found in zip(group, faces)]
                 if pending is not None:
                     finish(pending)
@@ -329,9 +342,14 @@ def read_report(path: str | Path) -> FolderSummary | None:
 
 
 def _sum_up(whole: FolderSummary, out: Path, keep_records: bool, one_file: bool) -> None:
-    # one file that fails is the run's error line, not a report
+    # `failures.json` is the latest run's: written when it has failures (one file that
+    # fails is the run's error line, not a report) or keeps records, else an earlier run's
+    # report is removed, so that it is not taken for this run's
+    report = out / "failures.json"
     if (whole.failures and not one_file) or keep_records:
-        write_json(out / "failures.json", [{"image": image, "error": why} for image, why in whole.failures])
+        write_json(report, [{"image": image, "error": why} for image, why in whole.failures])
+    else:
+        report.unlink(missing_ok=True)
     if keep_records:
         write_report(whole, out / "summary.json")
 
@@ -350,7 +368,8 @@ def run_folder(pipeline, files: Sequence[str | Path], outputs: Sequence[Output],
       any run, even one without `skip_existing`, can be resumed); with `skip_existing` or
       more than one part also its summary in `.synergynet/summary-<part>.json`;
     - the part that sums up writes `failures.json` (when a run over several files has failures, or the run
-      keeps records) and, when the run keeps records, `summary.json`: a whole run; under
+      keeps records; otherwise it removes an earlier run's, so that the file always describes
+      the latest run) and, when the run keeps records, `summary.json`: a whole run; under
       torchrun, rank 0 after gathering every rank's summary; with `--shard`, whichever part
       finishes last (it finds every part's summary there; nothing gathers those).
 

@@ -44,6 +44,7 @@ import numpy as np
 
 from utils.device import cpu_cores
 from utils.errors import SynergyError
+from utils.params import KEPT_INDICES, KEPT_TRIANGLES, TRIANGLES, UV_COORDS, data_files
 from utils.writers import MESH_ENCODERS, atomic_write, encode_image, faces_to_json, json_bytes, mesh_files, obj_bytes
 
 # A file to write: its path under the output folder, and its bytes or an image to encode.
@@ -58,14 +59,37 @@ class ImageResult:
     image: np.ndarray  # 8-bit BGR
     faces: Sequence  # synergy3DMM.pipeline.Face
     source: str  # the image's path, as recorded in the JSON
-    name: str  # the output name (see synergy3DMM.folders.output_name)
+    name: str  # the output name (see synergy3DMM.folders.OutputNames)
+    model: dict | None = None  # what made the faces (`FacePipeline.model_block`), for the JSON
+
+
+def face_stem(name: str, index: int) -> str:
+    """The stem of the files of face `index` of the image named `name`: `<name>_<index>`,
+    from 0, for every per-face file of every script (meshes, UV textures, the texture
+    scripts' OBJ files). Never another face's: `a.jpg`'s second face (`a_1`) and the first
+    face of `a_1.jpg` (`a_1_0`) differ."""
+    return f"{name}_{index}"
+
+
+def image_document(result: ImageResult) -> dict:
+    """The JSON document of one analysed image: `singleImage.py`'s `json/<name>.json` and
+    the API's `SynergyNet.json_document` alike: the image's path and size, the model that
+    made it (`model`, when known) and, per face, box, roi box, parameters, landmarks, pose
+    and translation."""
+    height, width = result.image.shape[:2]
+    doc = faces_to_json(result.source, width, height, result.faces)
+    faces = doc.pop("faces")
+    return {**doc, **({"model": result.model} if result.model is not None else {}), "faces": faces}
 
 
 class Output:
-    """One kind of output; subclasses say which files it makes."""
+    """One kind of output; subclasses say which files it makes, and which files of
+    `3dmm_data/` it reads beyond the pipeline's (`data_files`, resolved before the first
+    image: `assets_of`)."""
 
     mode: str = ""
     needs_dense = False
+    data_files: tuple[str, ...] = ()
 
     def files(self, result: ImageResult) -> list[File]:
         raise NotImplementedError
@@ -89,9 +113,7 @@ class JsonOutput(Output):
     mode = "json"
 
     def files(self, result: ImageResult) -> list[File]:
-        height, width = result.image.shape[:2]
-        return [(Path("json") / f"{result.name}.json",
-                 json_bytes(faces_to_json(result.source, width, height, result.faces), f"json/{result.name}.json"))]
+        return [(Path("json") / f"{result.name}.json", json_bytes(image_document(result), f"json/{result.name}.json"))]
 
 
 class RenderOutput(Drawing):
@@ -99,6 +121,7 @@ class RenderOutput(Drawing):
     one rendering serves both. On a frame it draws the blend (or the solid picture alone)."""
 
     needs_dense = True
+    data_files = (TRIANGLES,)
 
     def __init__(self, overlay: bool = True, solid: bool = True, alpha: float = 0.6):
         self.overlay, self.solid, self.alpha = overlay, solid, alpha
@@ -170,6 +193,7 @@ class MapOutput(Drawing):
 
     def __init__(self, mode: str):
         self.mode, self.folder = mode, self.FOLDERS[mode]
+        self.data_files = () if mode == "2d_dense" else (TRIANGLES,)  # the dots need no triangles
 
     def draw(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
         from synergy3DMM import render
@@ -200,6 +224,7 @@ class MeshOutput(Output):
     its two views, and/or its UV texture (`uv_tex`): one texture serves them all."""
 
     needs_dense = True
+    data_files = (TRIANGLES, UV_COORDS)
 
     def __init__(self, formats: Sequence[str] = (), uv_tex: bool = False):
         unknown = [fmt for fmt in formats if fmt not in MESH_ENCODERS]
@@ -217,8 +242,8 @@ class MeshOutput(Output):
         textures = photo_uv_textures(result.image, [face.vertices for face in result.faces])
         for i, (face, texture) in enumerate(zip(result.faces, textures)):
             if self.uv_tex:
-                files.append((Path("uv_tex") / f"{result.name}_{i}.png", texture))
-            files += _mesh_files(Path("meshes"), f"{result.name}_{i}", self.formats, face.vertices.T,
+                files.append((Path("uv_tex") / f"{face_stem(result.name, i)}.png", texture))
+            files += _mesh_files(Path("meshes"), face_stem(result.name, i), self.formats, face.vertices.T,
                                  morph.triangles, morph.uv_coords, filled(texture), frontal_vertices(face.params))
         return files
 
@@ -226,13 +251,15 @@ class MeshOutput(Output):
 class UVMapOutput(Output):
     """The texture scripts' files: each face's kept part (keptInd, deletedTri) coloured from
     a UV image made elsewhere, `<uv_dir>/<key>_fake_B.png` (the original's lookup):
-    `obj/<name>.obj` as the original writes it (image coordinates, `v x y z r g b` 0-255,
-    1-based deletedTri faces), the meshes for 3D tools in `formats` under `meshes/` with
-    their views, and with `overlay` the textured render `rendering_overlay/<name>.jpg`
-    (and `_solid.png`). `key(result)` names the UV image; a missing one is a `SynergyError`
-    for that image alone. Faces after the first are `<name>_<i>`."""
+    `obj/<name>_<i>.obj` as the original writes its `obj/<name>.obj` (image coordinates,
+    `v x y z r g b` 0-255, 1-based deletedTri faces), the meshes for 3D tools in `formats`
+    under `meshes/` with their views, and with `overlay` the textured render
+    `rendering_overlay/<name>.jpg` (and `_solid.png`). `key(result)` names the UV image; a
+    missing one is a `SynergyError` for that image alone. Face `i` is `<name>_<i>`
+    (`face_stem`), as in `MeshOutput`."""
 
     needs_dense = True
+    data_files = (KEPT_INDICES, KEPT_TRIANGLES, UV_COORDS)
 
     def __init__(self, uv_dir: str | Path, key: Callable[[ImageResult], str],
                  formats: Sequence[str] = ("obj", "ply", "glb"), overlay: bool = False, alpha: float = 0.6):
@@ -256,7 +283,7 @@ class UVMapOutput(Output):
         name = self.key(result)
         files: list[File] = []
         for i, face in enumerate(result.faces):
-            stem = name if i == 0 else f"{name}_{i}"
+            stem = face_stem(name, i)
             vertices = face.vertices.T[kept]
             files.append((Path("obj") / f"{stem}.obj", obj_bytes(vertices, triangles, colors_bgr[:, ::-1])))
             files += _mesh_files(Path("meshes"), stem, self.formats, vertices, triangles, uv, uv_image,
@@ -299,6 +326,16 @@ def make_outputs(modes: Sequence[str] = DEFAULT_MODES, matplotlib_landmarks: boo
 
 def _first_mesh_mode(wanted: Sequence[str]) -> str | None:
     return next((mode for mode in wanted if mode in MESH_MODES), None)
+
+
+def assets_of(outputs: Sequence[Output]) -> dict[str, str]:
+    """The files of `3dmm_data/` that `outputs` read beyond the pipeline's: path relative to
+    the data root -> which output needs it (for `utils.assets.resolve`, before the first image)."""
+    needed: dict[str, str] = {}
+    for output in outputs:
+        for path, what in data_files(output.data_files, f"the {output.mode} output").items():
+            needed.setdefault(path, what)
+    return needed
 
 
 def needs_dense(outputs: Sequence[Output]) -> bool:

@@ -30,10 +30,12 @@ from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops, roi_box_a
 from utils.device import cpu_cores, resolve_backend
 from utils.errors import SynergyError
 from utils.param_layout import NUM_PARAMS
-from utils.params import Whitening, load_3dmm
+from utils.checkpoints import WHITENING_3DDFA_V2
+from utils.params import CORE_FILES, Whitening, data_files, load_3dmm
 
 DEFAULT_WEIGHTS = "pretrained/best.pth.tar"
 FALLBACK_WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"
+FALLBACK_WHITENING = f"pretrained/3ddfa_v2/{WHITENING_3DDFA_V2}"
 
 logger = logging.getLogger("synergynet")
 
@@ -42,22 +44,41 @@ def _log(message: str) -> None:
     logger.info(message)
 
 
+def pipeline_assets(weights: str | Path | None = None, pre_cropped: bool = False) -> dict[str, str]:
+    """The asset files a `FacePipeline` reads (path relative to the data root -> what needs
+    it): the 3DMM data, the detector (unless every image is a face cropped already) and,
+    without `weights`, the official weights when present, else the 3DDFA_V2 regressor and
+    its whitening. For `utils.assets.resolve`, before any work."""
+    from FaceBoxes.FaceBoxes import WEIGHTS as DETECTOR_WEIGHTS
+
+    needed = data_files(CORE_FILES, "3DMM data")
+    if not pre_cropped:
+        needed[DETECTOR_WEIGHTS] = "the FaceBoxes detector"
+    if weights is None and not assets.asset_path(DEFAULT_WEIGHTS).is_file():
+        needed.update({FALLBACK_WEIGHTS: "the 3DDFA_V2 regressor", FALLBACK_WHITENING: "the 3DDFA_V2 regressor"})
+    return needed
+
+
 def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _log) -> Path:
-    """The checkpoint to use: the one given, else the official SynergyNet weights, else (and
-    then saying so) the 3DDFA_V2 regressor that set-up always fetches."""
+    """The checkpoint to use: the one given (a relative path not found from here is looked
+    up in the data folder), else the official SynergyNet weights, else (and then saying so)
+    the 3DDFA_V2 regressor that set-up always fetches."""
     if weights is not None:
         path = Path(weights)
+        if not path.is_file() and not path.is_absolute() and assets.asset_path(path).is_file():
+            return assets.asset_path(path)  # `-w pretrained/best.pth.tar` from any folder: the data folder's
         if not path.is_file():
-            raise SynergyError(f"weights file {path} not found", option="weights")
+            hint = ""
+            if path.name == Path(DEFAULT_WEIGHTS).name:  # the official weights, named as the README does
+                hint = (f"; the official weights come from Google Drive: `{assets.fetch_command()} "
+                        f"--official-weights` puts them at {assets.asset_path(DEFAULT_WEIGHTS)}")
+            raise SynergyError(f"weights file {path} not found{hint}", option="weights")
         return path
     official = assets.asset_path(DEFAULT_WEIGHTS)
     if official.is_file():
         return official
-    try:  # an installed package fetches it on first use (utils.assets.require)
-        fallback = assets.require(FALLBACK_WEIGHTS, "3DDFA_V2 regressor")
-    except SynergyError:
-        raise SynergyError(f"no weights: neither {official} nor {assets.asset_path(FALLBACK_WEIGHTS)} exists; "
-                           f"run `{assets.fetch_command()}`") from None
+    # an installed package fetches it on first use; else one line naming the fetch command
+    fallback = assets.require(FALLBACK_WEIGHTS, "the 3DDFA_V2 regressor")
     note = (f"note: {DEFAULT_WEIGHTS} is absent (get it with `{assets.fetch_command()} --official-weights`); "
             f"using the 3DDFA_V2 regressor {FALLBACK_WEIGHTS} instead")
     if log is _log:  # another model than asked for: a warning, seen without configuring logging
@@ -143,18 +164,23 @@ class FacePipeline:
     `device`: 'auto', 'cpu' or 'cuda[:N]'. `log` receives one-time notes (the weights
     used, ONNX exports); by default they go to the 'synergynet' logger. `pre_cropped`:
     every image is one face cropped already (uv_texture_realFaces.py's 256x256 faces): the
-    whole image is its crop, with no detector and no margin."""
+    whole image is its crop, with no detector and no margin. `threshold`: the detector's
+    score a face must exceed (default FaceBoxes' 0.5).
+
+    Every file it reads is resolved first, at once (`pipeline_assets`, `utils.assets.resolve`):
+    fetched on an installed package's first use, else one line naming what is missing."""
 
     def __init__(self, weights: str | Path | None = None, arch: str | None = None,
                  device: str = "auto", backend: str = "auto", log: Callable[[str], None] = _log,
-                 pre_cropped: bool = False):
+                 pre_cropped: bool = False, threshold: float | None = None):
         self.backend, self.device = resolve_backend(backend, device)
+        assets.resolve(pipeline_assets(weights, pre_cropped))
         self.regressor = Regressor(weights, arch, self.backend, self.device, log)
         self.pre_cropped = pre_cropped
         if pre_cropped:
             self.detector, self.roi_box_of = whole_image_box, roi_box_as_given
         else:
-            self.detector = runners.detector(None, self.backend, self.device, log)
+            self.detector = runners.detector(None, self.backend, self.device, log, threshold=threshold)
             self.roi_box_of = CROP_POLICIES[self.regressor.crop_policy]
         self._single_core_detector = None
         self._lock = threading.Lock()
@@ -175,7 +201,8 @@ class FacePipeline:
             return self.prepare, 1
         with self._lock:
             if self._single_core_detector is None:
-                self._single_core_detector = runners.detector(self.detector.weights, "onnx", "cpu", threads=1)
+                self._single_core_detector = runners.detector(self.detector.weights, "onnx", "cpu", threads=1,
+                                                              threshold=self.detector.threshold)
         return functools.partial(self.prepare, detector=self._single_core_detector), workers
 
     def prepare(self, image: np.ndarray, boxes: np.ndarray | None = None,
@@ -229,10 +256,27 @@ class FacePipeline:
         ends = np.cumsum(counts)
         return [faces[end - count:end] for count, end in zip(counts, ends)]
 
+    @functools.cached_property
+    def model_block(self) -> dict:
+        """What made this pipeline's faces, as every image's JSON records it (`model`): the
+        weights (file name, first 16 hex digits of their sha256, kind, architecture), the
+        detector and its threshold, and whether the 3DMM's dense bases are the real BFM ones
+        or stand-ins (meshes made with stand-ins are not the BFM's). Made once."""
+        info = self.regressor.info
+        return {
+            "weights": self.regressor.weights.name,
+            "weights_sha256": assets.file_sha256(self.regressor.weights)[:16],
+            "checkpoint": info.kind,
+            "arch": info.arch,
+            "detector": None if self.pre_cropped else {"name": "FaceBoxes", "threshold": self.detector.threshold},
+            "3dmm_bases": "stand-in" if load_3dmm().uses_standin_bases else "real",
+        }
+
     def warm_up(self) -> None:
         """Open everything a call needs (3DMM data, each session and thread pool), so that
         calls after this one read no file."""
         load_3dmm()
+        self.model_block  # noqa: B018 - made now: it reads the weights to hash them
         self.detect(np.zeros((32, 32, 3), dtype=np.uint8))
         self.regressor(np.zeros((2, 3, 120, 120), dtype=np.float32))
 

@@ -77,7 +77,7 @@ class TrainConfig:
     milestones: tuple[int, ...] = (15, 25, 30)
     warmup: int = -1
     resume: str = ""
-    log_file: str = "output.log"
+    log_file: str = ""  # default: {snapshot}_training.log, beside the checkpoints and the CSV
     log_mode: str = "w"
     print_freq: int = 20
     devices_id: tuple[int, ...] = (0,)
@@ -605,6 +605,12 @@ class TensorBoard:
 # --------------------------------------------------------------------------- the run
 
 
+def log_path(config: TrainConfig) -> Path:
+    """The log file: `log_file`, else `{snapshot}_training.log` beside the run's other files
+    (never a file in whatever folder the run was started from)."""
+    return Path(config.log_file) if config.log_file else snapshot_path(config, "_training.log")
+
+
 def configure_logging(config: TrainConfig, procs: Processes) -> list[logging.Handler]:
     """Rank 0 logs to the log file and stderr; the other ranks stay silent."""
     logger.setLevel(logging.INFO)
@@ -612,8 +618,9 @@ def configure_logging(config: TrainConfig, procs: Processes) -> list[logging.Han
     if not procs.main:
         handlers: list[logging.Handler] = [logging.NullHandler()]
     else:
-        Path(config.log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers = [logging.FileHandler(config.log_file, mode=config.log_mode), logging.StreamHandler(sys.stderr)]
+        log_file = log_path(config)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers = [logging.FileHandler(log_file, mode=config.log_mode), logging.StreamHandler(sys.stderr)]
     for handler in handlers:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -157,12 +158,32 @@ def _rate(fps: float) -> float:
     return float(fps) if math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS
 
 
+def opencv_has_windows() -> bool:
+    """Whether this OpenCV build can open windows (opencv-python-headless, what the
+    project installs, cannot: its build information lists no GUI)."""
+    match = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return match is None or match.group(1).upper() != "NONE"
+
+
 def display_available() -> bool:
-    """Whether a window can be shown (an X or Wayland display on Linux; other systems
-    have one when they have a desktop, which `cv2.imshow` then finds)."""
+    """Whether a window can be shown: an OpenCV build with windows, and a display (an X or
+    Wayland display on Linux; other systems have one when they have a desktop, which
+    `cv2.imshow` then finds)."""
+    if not opencv_has_windows():
+        return False
     if sys.platform.startswith("linux"):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
+
+
+def check_show(show: bool | None) -> None:
+    """A window asked for (`show=True`) where none can be shown is an error, before any work
+    (`show=None`, the default, shows a webcam's frames only where a window can be shown)."""
+    if show and not display_available():
+        why = ("this OpenCV cannot open windows (opencv-python-headless; `pip install opencv-python` has them)"
+               if not opencv_has_windows() else "there is no display (DISPLAY and WAYLAND_DISPLAY are unset)")
+        raise SynergyError(f"cannot show the frames: {why}; the video and its JSON lines are written either way",
+                           option="show")
 
 
 @dataclass
@@ -300,6 +321,7 @@ def process_video(pipeline: FacePipeline, source: VideoSource, out: str | os.Pat
     docstring). `drawings`: outputs that can draw on a frame (`Drawing`: 3d, solid, 2d_sparse,
     2d_dense, pose, depth, pncc), applied in turn. `show`: a live window (default: for a
     webcam when a display exists). A video without faces gives lines with no faces."""
+    check_show(show)
     not_drawable = [output.mode for output in drawings if not isinstance(output, Drawing)]
     if not_drawable:
         raise SynergyError(f"mode(s) {', '.join(not_drawable)} cannot be drawn on video frames", option="modes")

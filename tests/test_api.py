@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 
 from conftest import DEG_ATOL, NET_ATOL, NET_RTOL, PX_ATOL
 from test_single_image import MB05, run_single_image
-from utils import assets
+from utils import assets, params
+from utils.errors import SynergyError
 from utils.io import read_image
 
 BACKENDS = ("torch", "onnx")
@@ -209,3 +211,100 @@ def test_process_folder_writes_json_and_sums_up(mb05_model, two_photos, tmp_path
     assert sorted(p.name for p in (tmp_path / "out" / "json").iterdir()) == ["portrait.json", "two_faces_720p.json"]
     failures = json.loads((tmp_path / "out" / "failures.json").read_text())
     assert [Path(f["image"]).name for f in failures] == ["broken.jpg"]
+    # a clean rerun into the same folder: the earlier run's failures are not left as this run's
+    again = mb05_model.process_folder(two_photos[0].parent, tmp_path / "out")
+    assert (again.images, again.failures) == (2, []) and not (tmp_path / "out" / "failures.json").exists()
+
+
+def test_process_folder_resolves_its_outputs_data_before_the_first_image(mb05_model, two_photos, tmp_path,
+                                                                          monkeypatch):
+    """With a data folder that lacks the UV map, meshes fail at once in one line naming it,
+    the fetch command and the mirror, with nothing written; the JSON needs no UV map and is
+    made."""
+    home = tmp_path / "home"
+    (home / "3dmm_data").mkdir(parents=True)
+    for name in params.CORE_FILES:  # the data the model reads, without the mesh files
+        (home / "3dmm_data" / name).symlink_to(assets.require(f"3dmm_data/{name}"))
+    monkeypatch.setenv("SYNERGYNET_HOME", str(home))
+    with pytest.raises(SynergyError) as error:
+        mb05_model.process_folder(two_photos[0].parent, tmp_path / "meshes", modes=["json", "obj"])
+    message = str(error.value)
+    assert "3dmm_data/tri.mat, 3dmm_data/BFM_UV.npy (the obj output)" in message and f"data folder {home}" in message
+    assert "fetch_assets.py" in message and "--mirror DIR" in message and "SYNERGYNET_MIRROR=DIR" in message
+    assert not (tmp_path / "meshes").exists()
+    summary = mb05_model.process_folder(two_photos[0].parent, tmp_path / "json", modes=["json"])
+    assert summary.images == 2 and len(list((tmp_path / "json" / "json").iterdir())) == 2
+
+
+# --------------------------------------------------------------------------- own boxes, threshold, JSON
+
+
+def test_own_boxes_give_the_faces_of_those_boxes(mb05_model, two_photos, photo):
+    """3DDFA_V2's `tddfa(img, boxes)`: boxes given (with or without a score) are cropped as
+    detections are, so the detector's own boxes give its faces; a box where the detector
+    finds nothing still gives a face; one entry per image of a list (None: detect)."""
+    image = read_image(two_photos[1])  # two faces
+    detected = mb05_model.predict(image)
+    assert len(detected) == 2
+    with_scores = mb05_model.predict(image, boxes=np.array([face.box for face in detected]))
+    bare = mb05_model.predict(image, boxes=[[float(v) for v in face.box[:4]] for face in detected])
+    for face, scored, plain in zip(detected, with_scores, bare):
+        np.testing.assert_array_equal(scored.box, face.box)
+        np.testing.assert_array_equal(plain.roi_box, face.roi_box)
+        np.testing.assert_allclose(plain.landmarks, face.landmarks, rtol=0, atol=PX_ATOL)
+        assert plain.score == 1.0
+    portrait = read_image(two_photos[0])
+    listed = mb05_model.predict([image, portrait], boxes=[np.array([detected[1].box[:4]]), None])
+    assert [len(faces) for faces in listed] == [1, 1]
+    np.testing.assert_allclose(listed[0][0].landmarks, detected[1].landmarks, rtol=0, atol=PX_ATOL)
+    np.testing.assert_allclose(listed[1][0].landmarks, mb05_model.predict(portrait)[0].landmarks, rtol=0, atol=PX_ATOL)
+    blank = np.full((240, 320, 3), 90, np.uint8)
+    assert mb05_model.predict(blank) == [] and len(mb05_model.predict(blank, boxes=[60, 40, 200, 180])) == 1
+    assert mb05_model.predict(image, boxes=[]) == []
+    for bad, needle in [([[1, 2, 3]], "rows [x1, y1, x2, y2]"), ([[50, 50, 10, 90]], "x2 > x1"),
+                        ([[0, 0, np.nan, 9]], "finite")]:
+        with pytest.raises(SynergyError, match=re.escape(needle)):
+            mb05_model.predict(image, boxes=bad)
+    with pytest.raises(SynergyError, match="1 entries of boxes for 2 images"):
+        mb05_model.predict([image, portrait], boxes=[None])
+
+
+def test_detector_threshold(mb05_model, onnx_cache, photo):
+    """`threshold`: faces scoring above it only; the default is FaceBoxes' 0.5."""
+    from synergy3DMM import SynergyNet
+
+    image = read_image(photo("group_photo.jpg"))
+    default = mb05_model.predict(image)
+    strict = SynergyNet(assets.require(MB05), device="cpu", backend="onnx", log=lambda _: None, threshold=0.97)
+    kept = strict.predict(image)
+    assert 0 < len(kept) < len(default) and all(face.score > 0.97 for face in kept)
+    assert [face.score for face in kept] == [face.score for face in default if face.score > 0.97]
+    assert mb05_model.model_block["detector"] == {"name": "FaceBoxes", "threshold": 0.5}
+    assert strict.model_block["detector"]["threshold"] == 0.97
+    for bad in (0, 1.5):
+        with pytest.raises(SynergyError, match="detection threshold") as error:
+            SynergyNet(assets.require(MB05), device="cpu", backend="onnx", log=lambda _: None, threshold=bad)
+        assert error.value.option == "threshold"
+
+
+def test_json_document_is_single_images_json_with_its_model(mb05_model, two_photos, tmp_path):
+    """`json_document` is the document singleImage.py writes (the same function), and its
+    `model` block says which weights and which 3DMM bases made it."""
+    mb05_model.process_folder(two_photos[0].parent, tmp_path / "out", modes=["json"])
+    std = mb05_model.pipeline.regressor.whitening.std.astype(np.float64)
+    for path in two_photos:
+        written = json.loads((tmp_path / "out" / "json" / f"{path.stem}.json").read_text())
+        doc = json.loads(json.dumps(mb05_model.json_document(path)))
+        assert list(doc) == list(written) == ["image", "width", "height", "model", "faces"]
+        assert {k: doc[k] for k in ("image", "width", "height", "model")} == \
+            {k: written[k] for k in ("image", "width", "height", "model")}
+        assert_faces_match_json(mb05_model.predict(path), written, std)
+    model = written["model"]
+    standin = any(name.startswith("3dmm_data/w_") for name in assets.standin_files())
+    assert model == {"weights": "mb05_120x120.pth", "weights_sha256": assets.file_sha256(assets.require(MB05))[:16],
+                     "checkpoint": "3ddfa_v2", "arch": "mobilenet_05",
+                     "detector": {"name": "FaceBoxes", "threshold": 0.5},
+                     "3dmm_bases": "stand-in" if standin else "real"}
+    assert mb05_model.model_block == model
+    array_doc = mb05_model.json_document(read_image(two_photos[0]))
+    assert array_doc["image"] == "" and array_doc["model"] == model

@@ -424,3 +424,65 @@ def test_installed_package_fetches_a_missing_asset_on_first_use(data_root, mirro
     with pytest.raises(SynergyError, match="synergy3dmm-fetch"):
         assets.require("pretrained/best.pth.tar")
     assert no_network == [] and not (data_root / "pretrained" / "best.pth.tar").exists()
+
+
+# ----------------------------------------------------------------- resolving before the work
+
+
+def test_resolve_fetches_what_is_missing_at_once_from_the_mirror(data_root, mirror, monkeypatch, no_network, tmp_path,
+                                                                   caplog):
+    """An installed package's first use: every missing file of a run in one go from the
+    mirror; what the mirror lacks is one error naming it, and is not asked for again."""
+    monkeypatch.setattr(assets, "is_checkout", lambda: False)
+    monkeypatch.setattr(assets, "_UNFETCHABLE", {})
+    partial = _mirror_without(mirror, tmp_path / "partial", "3dmm_data/BFM_UV.npy")
+    monkeypatch.setenv(assets.MIRROR_ENV, str(partial))
+    needed = {"3dmm_data/keypoints_sim.npy": "3DMM data", "3dmm_data/tri.mat": "the obj output"}
+    places = assets.resolve(needed)
+    assert all(path.is_file() for path in places.values()) and no_network == []
+    assert len([r for r in caplog.records if "fetching them from the mirror" in r.getMessage()]) == 1
+    caplog.clear()
+    for attempt in range(2):
+        with pytest.raises(SynergyError) as error:
+            assets.resolve({**needed, "3dmm_data/BFM_UV.npy": "the obj output"})
+        message = str(error.value)
+        assert message.startswith("missing 3dmm_data/BFM_UV.npy (the obj output) in the data folder")
+        assert f"the asset mirror {partial} lacks 3dmm_data/BFM_UV.npy" in message and "synergy3dmm-fetch" in message
+    assert not [r for r in caplog.records if "fetching" in r.getMessage()]  # asked of the mirror: never
+    assert no_network == []
+
+
+def test_resolve_offline_without_a_mirror_tries_the_network_once(data_root, monkeypatch, no_network):
+    """No data, no mirror, no network: one try (its retries) for the whole run, then one
+    line naming the files, the data folder, the fetch command and the mirror."""
+    monkeypatch.setattr(assets, "is_checkout", lambda: False)
+    monkeypatch.setattr(assets, "_UNFETCHABLE", {})
+    monkeypatch.delenv(assets.MIRROR_ENV, raising=False)
+    downloads: list[str] = []
+
+    def offline(url, retry=None, timeout=60.0):  # what _download raises when no try reaches the server
+        downloads.append(url)
+        raise SynergyError(f"cannot download {url}: [Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(assets, "_download", offline)
+    needed = {f"3dmm_data/{name}": "3DMM data" for name in ("keypoints_sim.npy", "u_shp.npy", "u_exp.npy", "tri.mat")}
+    for attempt in range(3):  # e.g. once per image of a folder: the network is tried the first time only
+        with pytest.raises(SynergyError) as error:
+            assets.resolve(needed)
+    message = str(error.value)
+    assert message.startswith("missing 3dmm_data/keypoints_sim.npy, 3dmm_data/u_shp.npy, 3dmm_data/u_exp.npy and "
+                              f"1 more (3DMM data) in the data folder {data_root}")
+    for needle in ("`synergy3dmm-fetch`", "`synergy3dmm-fetch --mirror DIR`", "SYNERGYNET_MIRROR=DIR"):
+        assert needle in message
+    assert "Network is unreachable" in message
+    assert len(downloads) == 1  # the first file, once (its retries are _download's); never again in this process
+    assert not [p for p in data_root.rglob("*") if p.is_file()]
+
+
+def test_resolve_in_a_checkout_names_the_checkouts_fetch_and_fetches_nothing(data_root, mirror, monkeypatch,
+                                                                             no_network):
+    monkeypatch.setenv(assets.MIRROR_ENV, str(mirror))
+    with pytest.raises(SynergyError, match=r"missing 3dmm_data/u_shp.npy \(3DMM data\) in the data folder .*"
+                                           r"`python fetch_assets.py"):
+        assets.resolve({"3dmm_data/u_shp.npy": "3DMM data"})
+    assert no_network == [] and not (data_root / "3dmm_data").exists()

@@ -147,7 +147,8 @@ def expected_stats(nme: np.ndarray, yaws: np.ndarray) -> dict:
     groups = [nme[a <= 30], nme[(a > 30) & (a <= 60)], nme[a > 60]]
     means = [g.mean() * 100 if len(g) else float("nan") for g in groups]
     stds = [g.std() * 100 if len(g) else float("nan") for g in groups]
-    return {"means": means, "stds": stds, "mean": float(np.mean(means)), "std": float(np.std(means)),
+    filled = [m for g, m in zip(groups, means) if len(g)]  # the mean is over the buckets with faces
+    return {"means": means, "stds": stds, "mean": float(np.mean(filled)), "std": float(np.std(filled)),
             "counts": [len(g) for g in groups]}
 
 
@@ -360,8 +361,12 @@ def mini_dataset(tmp_path_factory, photo, ref_json) -> dict:
                               ref_json("3ddfa_v2_mb05_landmarks.json"))
 
 
+# benchmark.py runs offline: anything that would reach the network fails at once on a closed local port
+OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1"}
+
+
 def run_benchmark(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, SYNERGYNET_HOME=str(assets.data_root()), **(env or {}))
+    env = dict(os.environ, SYNERGYNET_HOME=str(assets.data_root()), **OFFLINE, **(env or {}))
     return subprocess.run([sys.executable, str(REPO_ROOT / "benchmark.py"), "-w", str(assets.asset_path(WEIGHTS)),
                            "--device", "cpu", "--no-progress", *args],
                           capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=300)
@@ -376,9 +381,14 @@ def run_in_process(argv: list[str], capsys: pytest.CaptureFixture) -> list[str]:
     return capsys.readouterr().err.strip().splitlines()
 
 
-def printed_blocks(stdout: str) -> list[list[float]]:
-    """The four `Mean: m, Std: s` lines of each printed NME block, as numbers."""
-    values = [(float(m), float(s)) for m, s in re.findall(r"Mean: ([-\d.na]+), Std: ([-\d.na]+)", stdout)]
+def printed_blocks(stdout: str) -> list[list[tuple[float, float] | str]]:
+    """The four bucket lines of each printed NME block: `Mean: m, Std: s` as numbers, any
+    other line as its text."""
+    lines = re.findall(r"^\[ ?\d+, \d+\]\t(.*)$", stdout, re.MULTILINE)
+    values = []
+    for line in lines:
+        found = re.fullmatch(r"Mean: ([-\d.]+), Std: ([-\d.]+)( \(over the \d buckets with faces\))?", line)
+        values.append((float(found[1]), float(found[2])) if found else line)
     return [values[i:i + 4] for i in range(0, len(values), 4)]
 
 
@@ -389,13 +399,14 @@ def check_block(printed: list, doc: dict, expected: dict) -> None:
         got = doc["buckets"][b]
         assert got["count"] == expected["counts"][b]
         if expected["counts"][b] == 0:
-            assert got["mean"] is None and math.isnan(printed[b][0])
+            assert got["mean"] is None and printed[b] == "no faces"  # not nan
             continue
         assert got["mean"] == pytest.approx(expected["means"][b], abs=atol)
         assert got["std"] == pytest.approx(expected["stds"][b], abs=atol)
         assert printed[b] == pytest.approx((expected["means"][b], expected["stds"][b]), abs=PRINT_ROUNDING + atol)
         # the printout is the same number as metrics.json, rounded to 3 decimals
         assert printed[b] == (float(f"{got['mean']:.3f}"), float(f"{got['std']:.3f}"))
+    assert doc["buckets_with_faces"] == sum(count > 0 for count in expected["counts"])
     if math.isnan(expected["mean"]):
         assert doc["mean"] is None
     else:
@@ -565,6 +576,54 @@ def test_end_to_end_subset_without_pose_files(mini_dataset, tmp_path):
     assert "gt_yaw" not in rows[0]
     pictures = {benchmark.CED_PNG, benchmark.YAW_PNG}
     assert sorted(p.name for p in out.glob("*.png") if p.name not in pictures) == sorted(f"{i}.png" for i in subset)
+
+
+def test_empty_yaw_buckets_say_so(mini_dataset, tmp_path):
+    """Only frontal faces: the two other buckets print "no faces" (not nan), the mean is over
+    the bucket with faces and says so, metrics.json has nulls there, and the chart draws no
+    bar for them (a 0.00 bar would read as a perfect score)."""
+    data = mini_dataset
+    subset = [0, 1, 6]  # |yaw| 5, 20, 10
+    (tmp_path / "frontal.list").write_text("\n".join(data["names"][i] for i in subset) + "\n")
+    out = tmp_path / "results"
+    proc = run_benchmark("--data", str(data["root"]), "--out", str(out), "--list", str(tmp_path / "frontal.list"),
+                         "--workers", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "nan" not in proc.stdout
+    assert "\n[ 0, 90]\tMean: " in proc.stdout and "(over the 1 buckets with faces)" in proc.stdout
+    doc = json.loads((out / "metrics.json").read_text())
+    nme_ori = expected_nme(data["pred_img"][subset], data["gt_ori"][subset])
+    check_block(printed_blocks(proc.stdout)[0], doc["nme"]["ori"], expected_stats(nme_ori, YAWS[subset]))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils.plots import draw_yaw_buckets
+
+    figure, ax = plt.subplots()
+    means = {key: [bucket["mean"] if bucket["mean"] is not None else math.nan for bucket in block["buckets"]]
+             for key, block in doc["nme"].items()}
+    draw_yaw_buckets(ax, ["[0, 30]", "[30, 60]", "[60, 90]"], means)
+    heights = sorted(round(patch.get_height(), 6) for patch in ax.patches)
+    assert heights == sorted(round(values[0], 6) for values in means.values())  # one bar per label set
+    assert [text.get_text() for text in ax.texts if text.get_text() == "no faces"] == ["no faces"] * 2
+    plt.close(figure)
+
+
+def test_crops_of_another_size_are_one_line_error(mini_dataset, tmp_path):
+    """The original feeds its 120x120 crops as they are: a crop of another size is refused
+    in one line naming it, also from a loader process (not stacked into a traceback)."""
+    root = copy_dataset(mini_dataset, tmp_path / "data")
+    resized = mini_dataset["names"][4]
+    crop = cv2.imread(str(root / "AFLW2000-3D_crop" / resized))
+    cv2.imwrite(str(root / "AFLW2000-3D_crop" / resized), cv2.resize(crop, (100, 100)))
+    proc = run_benchmark("--data", str(root), "--out", str(tmp_path / "out"), "--workers", "2", "--batch-size", "4")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error:") and f"{resized} is 100x100 pixels; the crops must be 120x120" in line, line
+    assert not (tmp_path / "out").exists()
 
 
 def test_end_to_end_aflw(mini_dataset, tmp_path):

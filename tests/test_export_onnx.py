@@ -90,12 +90,15 @@ def test_detector_export_gives_the_original_detections(exported, reference, phot
         np.testing.assert_allclose(got[:, 4], want[:, 4], rtol=0, atol=SCORE_ATOL, err_msg=name)
 
 
-@pytest.mark.parametrize("case", ["missing weights", "not a checkpoint", "output under a file", "output is a folder"])
+@pytest.mark.parametrize("case", ["missing weights", "missing official weights", "not a checkpoint",
+                                  "output under a file", "output is a folder"])
 def test_bad_input_gives_one_line(tmp_path, case):
     out = tmp_path / "out.onnx"
     args = ["--detector"]
     if case == "missing weights":
         args, needle = ["-w", str(tmp_path / "none.pth")], "not found"
+    elif case == "missing official weights":  # the README's command where they were not fetched: how to get them
+        args, needle = ["-w", str(tmp_path / "pretrained" / "best.pth.tar")], "fetch_assets.py --official-weights`"
     elif case == "not a checkpoint":
         junk = tmp_path / "junk.pth"
         junk.write_text("not a checkpoint")

@@ -136,7 +136,23 @@ def test_wrong_checkpoint(tmp_path, photo, reference):
 def test_single_unreadable_file(tmp_path):
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"\x89PNG but not really")
-    assert_one_line_error(run_single_image("-f", str(junk), "-o", str(tmp_path / "o")), "no image could be read")
+    assert_one_line_error(run_single_image("-f", str(junk), "-o", str(tmp_path / "o")), "no image was processed")
+
+
+def test_threshold_flag_and_the_json_model_block(tmp_path, photo):
+    """--threshold keeps the faces scoring above it, and the JSON records it with the model
+    that made the faces."""
+    out = tmp_path / "o"
+    result = run_single_image("-f", str(photo("group_photo.jpg")), "-o", str(out), "--json-only", "-w", MB05,
+                              "--threshold", "0.97")
+    assert result.returncode == 0, result.stderr
+    doc = load_json(out, "sample_1")
+    assert doc["faces"] and all(face["box"][4] > 0.97 for face in doc["faces"])
+    assert doc["model"]["detector"] == {"name": "FaceBoxes", "threshold": 0.97}
+    assert doc["model"]["weights"] == "mb05_120x120.pth" and doc["model"]["arch"] == "mobilenet_05"
+    assert_one_line_error(run_single_image("-f", str(photo("group_photo.jpg")), "-o", str(tmp_path / "bad"),
+                                           "--threshold", "2"), "(set it with --threshold)")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_cuda_without_gpu(tmp_path, photo):
@@ -335,7 +351,8 @@ def test_no_images(tmp_path, photo, content):
         shutil.copy(photo("portrait.jpg"), folder / "a.jpg")
         extra = ["--png"]
     result = run_single_image("-f", str(folder), *extra, "-o", str(tmp_path / "out"))
-    assert_one_line_error(result, f"no image files in {folder}")
+    looked = "no .png files (--png takes only .png files)" if extra else "no image files"
+    assert_one_line_error(result, f"{looked} in {folder}")
     assert not (tmp_path / "out").exists()
 
 

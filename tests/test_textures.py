@@ -198,10 +198,22 @@ def test_textured_render_shows_texture_in_face_and_photo_elsewhere(tmp_path, sam
     # inside: green lit (no red or blue); outside: the photo unchanged
     assert (solid[inner][:, [0, 2]] == 0).mean() > 0.97 and solid[inner][:, 1].mean() > 150
     np.testing.assert_array_equal(solid[outer], sample.image[outer])
-    obj_text = files[Path("obj") / "two.obj"].decode().splitlines()
+    obj_text = files[Path("obj") / "two_0.obj"].decode().splitlines()
     assert sum(line.startswith("v ") for line in obj_text) == 38365
     assert sum(line.startswith("f ") for line in obj_text) == 76073
     assert obj_text[0].split()[4:] == ["0.0", "255.0", "0.0"]  # RGB 0-255 as the original
+
+
+def test_every_script_names_a_faces_files_alike(tmp_path, sample):
+    """singleImage.py's meshes and the texture scripts' files of one image: face i is
+    `<name>_<i>` from 0 in both (the texture scripts once wrote `<name>` for the first)."""
+    uv_dir = tmp_path / "uv"
+    uv_dir.mkdir()
+    cv2.imwrite(str(uv_dir / "two_fake_B.png"), pattern())
+    textured = {path for path, _ in UVMapOutput(uv_dir, lambda result: result.name).files(sample)}
+    meshes = {path for path, _ in MeshOutput(["obj", "ply", "glb"]).files(sample)}
+    assert {p.name for p in textured if p.parent.name == "obj"} == {"two_0.obj", "two_1.obj"}
+    assert {p for p in textured if p.parent.name == "meshes"} == meshes  # the same names for the same faces
 
 
 def test_missing_uv_image_is_one_error_for_that_image(tmp_path, sample):
@@ -236,12 +248,13 @@ def test_uv_texture_real_faces_end_to_end(tmp_path, photo, pipeline):
     assert "b_fake_B.png not found" in result.stderr and "1 image(s) processed, 1 skipped" in result.stdout
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
                    if p.is_file() and not p.relative_to(out).parts[0].startswith("."))  # not the journal
-    assert names == ["failures.json", "meshes/a.glb", "meshes/a.mtl", "meshes/a.obj", "meshes/a.ply", "meshes/a.png",
-                     "meshes/a_views.png", "obj/a.obj", "rendering_overlay/a.jpg", "rendering_overlay/a_solid.png"]
+    assert names == ["failures.json", "meshes/a_0.glb", "meshes/a_0.mtl", "meshes/a_0.obj", "meshes/a_0.ply",
+                     "meshes/a_0.png", "meshes/a_0_views.png", "obj/a_0.obj", "rendering_overlay/a.jpg",
+                     "rendering_overlay/a_solid.png"]
     failures = json.loads((out / "failures.json").read_text())
     assert [Path(f["image"]).name for f in failures] == ["b_real_A.png"] and "b_fake_B.png" in failures[0]["error"]
-    np.testing.assert_array_equal(cv2.imread(str(out / "meshes" / "a.png")), pattern())
-    vertices = np.array([line.split()[1:4] for line in (out / "obj" / "a.obj").read_text().splitlines()
+    np.testing.assert_array_equal(cv2.imread(str(out / "meshes" / "a_0.png")), pattern())
+    vertices = np.array([line.split()[1:4] for line in (out / "obj" / "a_0.obj").read_text().splitlines()
                          if line.startswith("v ")], float)
     assert vertices.shape == (38365, 3)
     # the whole 256x256 image is the face's crop: the face fills it
@@ -263,14 +276,14 @@ def test_artistic_end_to_end(tmp_path, photo):
     cv2.imwrite(str(uv_dir / f"{path.stem}_fake_B.png"), pattern())
     result = run_script("artistic.py", "-f", str(path), "--uv-dir", str(uv_dir), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    lines = (out / "obj" / f"{path.stem}.obj").read_text().splitlines()
+    lines = (out / "obj" / f"{path.stem}_0.obj").read_text().splitlines()
     colours = np.array([line.split()[4:] for line in lines if line.startswith("v ")], float)
     morph = load_3dmm()
     expected = uv_lookup(pattern(), morph.uv_coords[morph.kept_indices])[:, ::-1]
     np.testing.assert_array_equal(colours, expected)
     faces = np.array([line.split()[1:] for line in lines if line.startswith("f ")], int)
     np.testing.assert_array_equal(faces, morph.kept_triangles + 1)
-    assert (out / "meshes" / f"{path.stem}.glb").is_file() and (out / "meshes" / f"{path.stem}_views.png").is_file()
+    assert (out / "meshes" / f"{path.stem}_0.glb").is_file() and (out / "meshes" / f"{path.stem}_0_views.png").is_file()
 
 
 def test_pre_cropped_pipeline_takes_the_whole_image_as_the_crop_on_every_path(photo):

@@ -520,6 +520,25 @@ def test_main_train_errors_are_one_line(tmp_path):
     assert "file list" in result.stderr and "not found" in result.stderr
 
 
+def test_the_log_goes_beside_the_checkpoints_by_default(trainset, tmp_path):
+    """Without --log-file the log is <snapshot>_training.log beside the CSV and the
+    checkpoints: the folder the run was started from is left as it was (the original
+    wrote output.log there)."""
+    data = subset(trainset, tmp_path / "data", 8)
+    started_in = tmp_path / "elsewhere"
+    started_in.mkdir()
+    snapshot = tmp_path / "ckpt" / "run"
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "main_train.py"), "--root", data["root"],
+                             "--filelists-train", data["filelists_train"], "--param-fp-train", data["param_fp_train"],
+                             "--snapshot", str(snapshot), "--arch", "mobilenet_05", "--epochs", "1", "-b", "4",
+                             "-j", "0", "--holdout", "0", "--device", "cpu", "--seed", "0"],
+                            cwd=started_in, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert list(started_in.iterdir()) == []
+    log = Path(f"{snapshot}_training.log").read_text()
+    assert "Save checkpoint to" in log and Path(f"{snapshot}_training.csv").is_file()
+
+
 def test_train_script_without_gpu_runs_on_the_cpu(tmp_path):
     """train_script.sh with the original's recipe: on a machine without a GPU it says so
     and runs one CPU process (here only as far as the missing data)."""

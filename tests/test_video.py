@@ -13,6 +13,7 @@ similarity transforms (rotation, scale, translation per frame):
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -292,6 +293,32 @@ def test_modes_that_cannot_be_drawn_are_refused(tmp_path, clip):
     result = run_cli("-f", str(clip[0]), "-o", str(tmp_path / "out"), "--modes", "3d,obj")
     assert result.returncode == 1 and "cannot be drawn on video frames" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_show_where_no_window_can_be_shown_is_refused(tmp_path, clip, monkeypatch):
+    """`--show` asked for where no window can be shown (no display, or an OpenCV without
+    windows, as opencv-python-headless here) is one line naming the flag, before any
+    work, instead of being ignored."""
+    from synergy3DMM import video
+
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "video.py"), "-f", str(clip[0]), "-o",
+                             str(tmp_path / "out"), "--show"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120, env={k: v for k, v in os.environ.items()
+                                              if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: cannot show the frames") and lines[0].endswith("(set it with --show)")
+    assert not (tmp_path / "out").exists()
+    assert not video.opencv_has_windows()  # the project installs opencv-python-headless
+    monkeypatch.setenv("DISPLAY", ":0")  # a display, but this OpenCV has no windows: said so
+    with pytest.raises(SynergyError, match="cannot open windows"):
+        video.check_show(True)
+    video.check_show(None)  # the default decides by itself; no error
+    video.check_show(False)
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.setattr(video, "opencv_has_windows", lambda: True)
+    with pytest.raises(SynergyError, match="no display"):
+        video.check_show(True)
 
 
 @pytest.mark.parametrize("webcam", [True, False])

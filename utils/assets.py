@@ -61,6 +61,11 @@ from utils.writers import atomic_write
 
 logger = logging.getLogger("synergynet.assets")
 
+# The wheel (setup.py) places the original's top-level units inside the package
+# `synergy3DMM` (`utils` is `synergy3DMM.utils` there): this module's own name says which
+# layout runs.
+INSTALLED_LAYOUT = __name__ != "utils.assets"
+# The folder that holds `utils/`: a checkout's root, or the installed package's folder.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = Path(__file__).resolve().parent / "assets_manifest.json"
 STATE_FILE = ".assets_state.json"
@@ -97,7 +102,8 @@ class CheckFailed(SynergyError):
 
 def is_checkout() -> bool:
     """True when the code runs from a source checkout (not from an installed package)."""
-    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "fetch_assets.py").is_file()
+    return not INSTALLED_LAYOUT and (REPO_ROOT / "pyproject.toml").is_file() \
+        and (REPO_ROOT / "fetch_assets.py").is_file()
 
 
 def user_data_dir() -> Path:
@@ -127,39 +133,103 @@ def asset_path(relative: str | os.PathLike) -> Path:
 
 
 def require(relative: str | os.PathLike, what: str = "") -> Path:
-    """Path of an asset (relative to the data root, or absolute) that must exist; a clear
-    error naming it and the fetch command if not. An installed package first fetches a
-    missing asset that has a public URL (its first use)."""
-    path = asset_path(relative)
-    if not path.is_file() and not is_checkout():
-        _fetch_on_first_use(path)
-    if not path.is_file():
-        label = f"{what} " if what else ""
-        raise SynergyError(f"missing {label}file {path}: run `{fetch_command()}` (see README)")
-    return path
+    """Path of an asset (relative to the data root, or absolute) that must exist; if not, the
+    one-line error of `resolve` (an installed package first fetches it: its first use)."""
+    return resolve({relative: what})[str(relative)]
 
 
-def _fetch_on_first_use(path: Path) -> None:
-    """Fetch the manifest's asset at `path` if it has a public URL (never Google Drive),
-    from the mirror when `SYNERGYNET_MIRROR` is set; failures end in `require`'s error."""
-    try:
-        relative = path.resolve().relative_to(data_root()).as_posix()
-    except ValueError:
-        return
-    found = [asset for asset in load_manifest() if asset.path == relative and (asset.url or asset.derived_from)]
+def resolve(needed: Mapping[str | os.PathLike, str]) -> dict[str, Path]:
+    """Every asset of `needed` (a path relative to the data root, or absolute -> what needs
+    it, e.g. "the obj output"), in place before any work starts; returns {path as given:
+    absolute path}.
+
+    An installed package fetches the missing ones on their first use, all at once: from
+    the mirror (`SYNERGYNET_MIRROR`) when one is set, else from their public
+    URLs (never from Google Drive), stopping at the first failure (offline, that is one
+    try). A checkout is filled by `./setup.sh` and fetches nothing here. Whatever is still
+    missing ends in one `SynergyError` line that names the files, the data folder, the
+    fetch command and the mirror for machines without internet."""
+    places = {str(relative): asset_path(relative) for relative in needed}
+    missing = [name for name, path in places.items() if not path.is_file()]
+    failure = ""
+    if missing and not is_checkout():
+        failure = _fetch_on_first_use([places[name] for name in missing])
+        missing = [name for name in missing if not places[name].is_file()]
+    if missing:
+        whats = {str(k): v for k, v in needed.items()}
+        raise SynergyError(_missing_message([(places[name], whats[name]) for name in missing], failure))
+    return places
+
+
+def _missing_message(missing: list[tuple[Path, str]], failure: str) -> str:
+    root = data_root()
+
+    shown = [path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path) for path, _ in missing]
+    files = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+    whats = [what for what in dict.fromkeys(what for _, what in missing) if what]
+    if whats:
+        files += f" ({', '.join(whats)})"
+    if not all(path.is_relative_to(root) for path, _ in missing):
+        return f"missing {files}"  # not an asset of the data folder: nothing to fetch it with
+    fetch = fetch_command()
+    mirror = os.environ.get(MIRROR_ENV)
+    if mirror:
+        return (f"missing {files} in the data folder {root}; {failure or f'the asset mirror {mirror} lacks it'}: "
+                f"add it to the mirror (SYNERGYNET_MIRROR=DIR, or `{fetch} --mirror DIR`), or where there is "
+                f"internet unset SYNERGYNET_MIRROR and run `{fetch}`")
+    tried = f" (downloading failed: {_shortened(failure)})" if failure else ""
+    return (f"missing {files} in the data folder {root}{tried}; run `{fetch}` to fetch the data (on a machine "
+            f"without internet, from a copy of the assets in a folder DIR: `{fetch} --mirror DIR`, or "
+            f"SYNERGYNET_MIRROR=DIR with any command)")
+
+
+def _shortened(text: str, limit: int = 240) -> str:
+    """A reason cut to fit in an error line (network libraries explain at length)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# Assets whose first-use fetch failed in this process, and why: not tried again (a run over
+# many images must not try the network once per image).
+_UNFETCHABLE: dict[str, str] = {}
+
+
+def _fetch_on_first_use(paths: list[Path]) -> str:
+    """Fetch the manifest's assets at `paths` that have a public URL (never Google Drive),
+    from the mirror when `SYNERGYNET_MIRROR` is set; returns why some could not be ("" when
+    all were, or none can be). What failed is not tried again in this process."""
+    root = data_root()
+    relatives = [path.resolve().relative_to(root).as_posix() for path in paths if path.resolve().is_relative_to(root)]
+    failures = list(dict.fromkeys(_UNFETCHABLE[path] for path in relatives if path in _UNFETCHABLE))
+    found = [asset for asset in load_manifest() if asset.path in relatives and asset.path not in _UNFETCHABLE
+             and (asset.url or asset.derived_from)]
     if not found:
-        return
+        return "; ".join(failures)
+    mirror = Mirror(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else None
+    if mirror is not None:  # what the mirror lacks is not asked of it (a mirror means no network)
+        lacking = [asset for asset in found if mirror.find(asset.path) is None
+                   and not (asset.derived_from and mirror.find(asset.derived_from["path"]))]
+        if lacking:
+            failures.append(f"the asset mirror {mirror.root} lacks {', '.join(asset.path for asset in lacking)}")
+            _UNFETCHABLE.update({asset.path: failures[-1] for asset in lacking})
+            found = [asset for asset in found if asset not in lacking]
+        if not found:
+            return "; ".join(failures)
 
     def say(message: str) -> None:
         # a warning: seen on stderr without any logging set up (Python's last-resort
         # handler), routed wherever an application sends its logs; the library prints nothing
         logger.warning(message)
 
-    say(f"{relative} is not in {data_root()} yet: fetching it (all at once: `{INSTALLED_FETCH_COMMAND}`)")
+    names = ", ".join(asset.path for asset in found)
+    one = len(found) == 1
+    say(f"{names} {'is' if one else 'are'} not in {root} yet: fetching {'it' if one else 'them'}"
+        f"{f' from the mirror {mirror.root}' if mirror else ''} (all the data at once: `{INSTALLED_FETCH_COMMAND}`)")
     try:
-        fetch([found[0].group], mirror=os.environ.get(MIRROR_ENV) or None, log=say, manifest=found)
+        fetch(sorted({asset.group for asset in found}), mirror=mirror.root if mirror else None, log=say, manifest=found)
     except SynergyError as exc:
-        say(f"could not fetch {relative}: {exc}")
+        failures.append(_one_line(str(exc)))
+        _UNFETCHABLE.update({asset.path: failures[-1] for asset in found if not asset_path(asset.path).is_file()})
+    return "; ".join(failures)
 
 
 def _read_state() -> dict:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.utils.data as data
 
+from utils.errors import SynergyError
 from utils.io import read_image
 
 
@@ -108,18 +109,27 @@ def img_loader(path: str) -> np.ndarray:
 
 
 class DDFATestDataset(data.Dataset):
-    """Images listed one per line in `filelists` (or given as `lines`), relative to `root`."""
+    """Images listed one per line in `filelists` (or given as `lines`), relative to `root`.
+    With `size`, an image that is not `size` x `size` pixels is a `SynergyError` naming it
+    (`size_hint` says where such crops come from)."""
 
     def __init__(self, filelists: str | Path | None = None, root: str | Path = "",
-                 transform: Callable | None = None, lines: Sequence[str] | None = None):
+                 transform: Callable | None = None, lines: Sequence[str] | None = None,
+                 size: int | None = None, size_hint: str = ""):
         self.root = Path(root)
         self.transform = transform
         if lines is None:
             lines = [line for line in Path(filelists).read_text().strip().splitlines() if line.strip()]
         self.lines = list(lines)
+        self.size, self.size_hint = size, size_hint
 
     def __getitem__(self, index: int):
-        img = img_loader(self.root / self.lines[index])
+        path = self.root / self.lines[index]
+        img = img_loader(path)
+        if self.size is not None and img.shape[:2] != (self.size, self.size):
+            hint = f", {self.size_hint}" if self.size_hint else ""
+            raise SynergyError(f"{path} is {img.shape[1]}x{img.shape[0]} pixels; the crops must be "
+                               f"{self.size}x{self.size}{hint}")
         return self.transform(img) if self.transform is not None else img
 
     def __len__(self) -> int:
@@ -173,7 +183,6 @@ def read_param_file(path: str | Path, rows: int | None = None) -> np.ndarray:
     """The original's training labels (`param_all_norm_v201.pkl`): whitened parameters, one
     row per listed image, of which the first 62 columns are used. Read as a numpy-only
     pickle (or `.npy`); anything else, or a row count other than `rows`, is a one-line error."""
-    from utils.errors import SynergyError
     from utils.io import _load
     from utils.param_layout import NUM_PARAMS
 
@@ -192,7 +201,6 @@ def read_param_file(path: str | Path, rows: int | None = None) -> np.ndarray:
 
 def read_file_list(path: str | Path) -> list[str]:
     """Image names of a training list, one a line (the original's `.list.train`)."""
-    from utils.errors import SynergyError
 
     path = Path(path)
     if not path.is_file():

@@ -243,25 +243,38 @@ def aflw_nme(preds_crop: np.ndarray, gt_pts21: np.ndarray, roi_boxes: np.ndarray
 
 @dataclass(frozen=True)
 class NMEStats:
-    bucket_means: tuple[float, float, float]  # percent, |yaw| in [0,30], (30,60], (60,90]
+    bucket_means: tuple[float, float, float]  # percent, |yaw| in [0,30], (30,60], (60,90]; nan: no face
     bucket_stds: tuple[float, float, float]
-    mean: float  # mean of the three bucket means
-    std: float  # std of the three bucket means
+    mean: float  # mean of the bucket means (of the buckets with faces; the original's three on its data)
+    std: float  # std of those bucket means
     counts: tuple[int, int, int]
 
+    @property
+    def filled(self) -> int:
+        """How many buckets have faces (the mean is over these)."""
+        return sum(count > 0 for count in self.counts)
+
     def message(self, title: str = AFLW2000_TITLE) -> str:
-        """The original's printout (`ana_msg`), without colour codes."""
+        """The original's printout (`ana_msg`), without colour codes. A bucket without faces
+        (a subset, another dataset) says so instead of printing nan, and the mean says over
+        how many buckets it is taken."""
         lines = ["", f"{title}:"]
-        for (lo, hi), m, s in zip(YAW_BUCKETS, self.bucket_means, self.bucket_stds):
-            lines.append(f"[{lo:2d}, {hi}]\tMean: {m:.3f}, Std: {s:.3f}")
-        lines.append(f"[ 0, 90]\tMean: {self.mean:.3f}, Std: {self.std:.3f}")
+        for (lo, hi), m, s, count in zip(YAW_BUCKETS, self.bucket_means, self.bucket_stds, self.counts):
+            lines.append(f"[{lo:2d}, {hi}]\t" + (f"Mean: {m:.3f}, Std: {s:.3f}" if count else "no faces"))
+        if not self.filled:
+            lines.append("[ 0, 90]\tno faces")
+        else:
+            over = "" if self.filled == len(YAW_BUCKETS) else f" (over the {self.filled} buckets with faces)"
+            lines.append(f"[ 0, 90]\tMean: {self.mean:.3f}, Std: {self.std:.3f}{over}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """JSON-ready (percent; an empty bucket's mean and std are null)."""
+        """JSON-ready (percent; an empty bucket's mean and std are null; the mean is over the
+        `buckets_with_faces`)."""
         buckets = [{"yaw": [lo, hi], "mean": _finite(m), "std": _finite(s), "count": c}
                    for (lo, hi), m, s, c in zip(YAW_BUCKETS, self.bucket_means, self.bucket_stds, self.counts)]
-        return {"buckets": buckets, "mean": _finite(self.mean), "std": _finite(self.std)}
+        return {"buckets": buckets, "mean": _finite(self.mean), "std": _finite(self.std),
+                "buckets_with_faces": self.filled}
 
 
 def _finite(value: float) -> float | None:
@@ -269,7 +282,8 @@ def _finite(value: float) -> float | None:
 
 
 def nme_stats(nme_list: np.ndarray, yaws: np.ndarray) -> NMEStats:
-    """NME per |yaw| bucket (percent) and the mean and std of the three bucket means."""
+    """NME per |yaw| bucket (percent) and the mean and std of the bucket means (the three
+    of the original; of those with faces when one has none)."""
     nme_list = np.asarray(nme_list)
     _check_faces(len(nme_list), {"yaws": np.asarray(yaws).reshape(-1)})
     abs_yaw = np.abs(np.asarray(yaws))
@@ -278,8 +292,9 @@ def nme_stats(nme_list: np.ndarray, yaws: np.ndarray) -> NMEStats:
         warnings.simplefilter("ignore", RuntimeWarning)  # an empty bucket gives nan, not a warning
         means = [float(np.mean(nme_list[m]) * 100) for m in masks]
         stds = [float(np.std(nme_list[m]) * 100) for m in masks]
-    return NMEStats(tuple(means), tuple(stds), float(np.mean(means)), float(np.std(means)),
-                    tuple(int(m.sum()) for m in masks))
+        filled = [m for m in means if math.isfinite(m)]
+        mean, std = (float(np.mean(filled)), float(np.std(filled))) if filled else (math.nan, math.nan)
+    return NMEStats(tuple(means), tuple(stds), mean, std, tuple(int(m.sum()) for m in masks))
 
 
 def pose_mae(pred_angles: np.ndarray, gt_pitch_yaw_roll: np.ndarray) -> dict[str, float]:
@@ -534,7 +549,9 @@ def run_benchmark(regressor: Callable[[np.ndarray], np.ndarray], whitening, data
         raise SynergyError(f"{dataset.list_file} lists {len(full_list)} crops but the ground truth in "
                            f"{dataset.eval_dir} has {len(ground_truth)} rows")
     pose_truth = None if aflw else load_pose_ground_truth(dataset.eval_dir, len(full_list))
-    images = DDFATestDataset(root=dataset.crops, lines=files, transform=test_transform())  # in the order asked
+    # in the order asked; the original feeds its crops as they are: another size is refused
+    images = DDFATestDataset(root=dataset.crops, lines=files, transform=test_transform(), size=STD_SIZE,
+                             size_hint="made from each image's roi box beforehand (docs/benchmark.md)")
     start = time.time()
     workers = min(workers, -(-len(files) // batch_size))  # no idle worker processes
     params = predict_params(regressor, images, batch_size, workers, progress=progress)

@@ -12,6 +12,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -21,6 +22,15 @@ from utils.io import _load
 from utils.param_layout import NUM_PARAMS, STD_SIZE, dewhiten, whiten
 
 DATA_DIR = "3dmm_data"
+# The files of `3dmm_data/`: those every reconstruction reads, and those meshes, renders and
+# textures read on first use (each output declares its own, synergy3DMM/outputs.py)
+KEYPOINTS, SHAPE_BASIS, EXPRESSION_BASIS = "keypoints_sim.npy", "w_shp_sim.npy", "w_exp_sim.npy"
+MEAN_SHAPE, MEAN_EXPRESSION, WHITENING = "u_shp.npy", "u_exp.npy", "param_whitening.pkl"
+CORE_FILES = (KEYPOINTS, SHAPE_BASIS, EXPRESSION_BASIS, MEAN_SHAPE, MEAN_EXPRESSION, WHITENING)
+TRIANGLES = "tri.mat"
+UV_COORDS = "BFM_UV.npy"
+KEPT_INDICES = "keptInd.npy"
+KEPT_TRIANGLES = "deletedTri.npy"
 N_VERTICES = 53215
 N_LANDMARKS = 68
 
@@ -65,13 +75,13 @@ class Morphable3DMM:
             return assets.require(self.dir / name, "3DMM data")
 
         self._need = need
-        self.keypoints = _load(need("keypoints_sim.npy")).astype(np.int64)  # (204,) x,y,z rows of 68 points
-        self.w_shp = _load(need("w_shp_sim.npy")).astype(np.float32, copy=False)  # (3N, 40)
-        self.w_exp = _load(need("w_exp_sim.npy")).astype(np.float32, copy=False)  # (3N, 10)
-        self.u_shp = _load(need("u_shp.npy")).astype(np.float32, copy=False)
-        self.u_exp = _load(need("u_exp.npy")).astype(np.float32, copy=False)
+        self.keypoints = _load(need(KEYPOINTS)).astype(np.int64)  # (204,) x,y,z rows of 68 points
+        self.w_shp = _load(need(SHAPE_BASIS)).astype(np.float32, copy=False)  # (3N, 40)
+        self.w_exp = _load(need(EXPRESSION_BASIS)).astype(np.float32, copy=False)  # (3N, 10)
+        self.u_shp = _load(need(MEAN_SHAPE)).astype(np.float32, copy=False)
+        self.u_exp = _load(need(MEAN_EXPRESSION)).astype(np.float32, copy=False)
         self.u = self.u_shp + self.u_exp  # (3N, 1)
-        self.whitening = Whitening.from_pickle(need("param_whitening.pkl"), "param_mean", "param_std")
+        self.whitening = Whitening.from_pickle(need(WHITENING), "param_mean", "param_std")
         self.param_mean = self.whitening.mean
         self.param_std = self.whitening.std
         self.u_base = self.u[self.keypoints].reshape(-1, 1)  # (204, 1)
@@ -93,7 +103,7 @@ class Morphable3DMM:
         """(M, 3) int32, 0-based, C order: the dense mesh's triangles (`tri.mat`)."""
         import scipy.io as sio
 
-        tri = np.ascontiguousarray(sio.loadmat(self._need("tri.mat"))["tri"].T.astype(np.int32) - 1)
+        tri = np.ascontiguousarray(sio.loadmat(self._need(TRIANGLES))["tri"].T.astype(np.int32) - 1)
         tri.flags.writeable = False  # shared by every caller
         return tri
 
@@ -105,17 +115,17 @@ class Morphable3DMM:
     @functools.cached_property
     def uv_coords(self) -> np.ndarray:
         """(N, 2) float64 in [0, 1]: each vertex's UV texture coordinate (`BFM_UV.npy`)."""
-        return _load(self._need("BFM_UV.npy"))
+        return _load(self._need(UV_COORDS))
 
     @functools.cached_property
     def kept_indices(self) -> np.ndarray:
         """(K,) int64: the vertices of the face without neck and ears (`keptInd.npy`)."""
-        return _load(self._need("keptInd.npy")).astype(np.int64)
+        return _load(self._need(KEPT_INDICES)).astype(np.int64)
 
     @functools.cached_property
     def kept_triangles(self) -> np.ndarray:
         """(M', 3) int32, 0-based over `kept_indices` (`deletedTri.npy` is 1-based, 3xM')."""
-        tri = _load(self._need("deletedTri.npy"))
+        tri = _load(self._need(KEPT_TRIANGLES))
         return np.ascontiguousarray(tri.T.astype(np.int32) - 1)
 
     def vertices(self, params: np.ndarray, dense: bool = False, transform: bool = True) -> np.ndarray:
@@ -129,6 +139,12 @@ class Morphable3DMM:
     def uses_standin_bases(self) -> bool:
         """True when the dense bases are a mirror's stand-ins, not the real BFM ones."""
         return any(name.startswith(DATA_DIR + "/w_") for name in assets.standin_files())
+
+
+def data_files(names: Sequence[str], what: str) -> dict[str, str]:
+    """Files of `3dmm_data/` by their path relative to the data root -> `what` needs them
+    (for `utils.assets.resolve`)."""
+    return {f"{DATA_DIR}/{name}": what for name in names}
 
 
 @functools.lru_cache(maxsize=4)

@@ -47,21 +47,34 @@ def plot_ced(path: str | os.PathLike, curves: Mapping[str, tuple[np.ndarray, np.
 
 def plot_yaw_buckets(path: str | os.PathLike, buckets: Sequence[str], means: Mapping[str, Sequence[float]],
                      title: str) -> Path:
-    """Grouped bars: mean NME (percent) per |yaw| bucket for each label set (nan: no face)."""
+    """Grouped bars: mean NME (percent) per |yaw| bucket for each label set. A bucket
+    without faces (nan) gets no bar, and says "no faces" (a bar of 0.00 would read as a
+    perfect score)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    draw_yaw_buckets(ax, buckets, means)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def draw_yaw_buckets(ax, buckets: Sequence[str], means: Mapping[str, Sequence[float]]) -> None:
+    """`plot_yaw_buckets`' bars on the axes `ax`."""
     width = 0.8 / max(len(means), 1)
     x = np.arange(len(buckets))
+    empty = np.ones(len(buckets), dtype=bool)
     for i, (label, values) in enumerate(means.items()):
-        values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
-        bars = ax.bar(x + (i - (len(means) - 1) / 2) * width, values, width, label=label)
+        values = np.asarray(values, dtype=np.float64)
+        shown = np.isfinite(values)
+        empty &= ~shown
+        bars = ax.bar((x + (i - (len(means) - 1) / 2) * width)[shown], values[shown], width, label=label,
+                      color=f"C{i}")
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    for position in np.flatnonzero(empty):
+        ax.text(position, 0, "no faces", ha="center", va="bottom", fontsize=9, color="0.4")
     ax.set_xticks(x, list(buckets))
     ax.set_xlabel("|yaw| (degrees)")
     ax.set_ylabel("mean NME (%)")
     ax.legend()
-    ax.set_title(title)
-    return _save(fig, path)
 
 
 def plot_training(path: str | os.PathLike, epochs: Sequence[float], losses: Mapping[str, Sequence[float]],
