@@ -26,11 +26,11 @@ import numpy as np
 
 from synergy3DMM import runners
 from utils import assets, geometry
+from utils.checkpoints import WHITENING_3DDFA_V2
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops, roi_box_as_given
 from utils.device import cpu_cores, resolve_backend
 from utils.errors import SynergyError
 from utils.param_layout import NUM_PARAMS
-from utils.checkpoints import WHITENING_3DDFA_V2
 from utils.params import CORE_FILES, Whitening, data_files, load_3dmm
 
 DEFAULT_WEIGHTS = "pretrained/best.pth.tar"
@@ -174,6 +174,10 @@ class FacePipeline:
                  device: str = "auto", backend: str = "auto", log: Callable[[str], None] = _log,
                  pre_cropped: bool = False, threshold: float | None = None):
         self.backend, self.device = resolve_backend(backend, device)
+        if threshold is not None:
+            from FaceBoxes.FaceBoxes import check_threshold
+
+            check_threshold(threshold)  # a bad setting fails before anything loads
         assets.resolve(pipeline_assets(weights, pre_cropped))
         self.regressor = Regressor(weights, arch, self.backend, self.device, log)
         self.pre_cropped = pre_cropped

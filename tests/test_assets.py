@@ -482,7 +482,7 @@ def test_resolve_offline_without_a_mirror_tries_the_network_once(data_root, monk
 def test_resolve_in_a_checkout_names_the_checkouts_fetch_and_fetches_nothing(data_root, mirror, monkeypatch,
                                                                              no_network):
     monkeypatch.setenv(assets.MIRROR_ENV, str(mirror))
-    with pytest.raises(SynergyError, match=r"missing 3dmm_data/u_shp.npy \(3DMM data\) in the data folder .*"
-                                           r"`python fetch_assets.py"):
+    with pytest.raises(SynergyError, match=r"missing 3dmm_data/u_shp.npy \(3DMM data\) in the data folder .*; run "
+                                           r"`python fetch_assets.py` to fetch the data"):
         assets.resolve({"3dmm_data/u_shp.npy": "3DMM data"})
     assert no_network == [] and not (data_root / "3dmm_data").exists()

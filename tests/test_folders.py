@@ -11,7 +11,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from synergy3DMM.folders import OutputNames, process_images
+from synergy3DMM.folders import FolderSummary, OutputNames, process_images
 from synergy3DMM.outputs import DEFAULT_MODES, OUTPUT_MODES, make_outputs, needs_dense
 from synergy3DMM.pipeline import FacePipeline
 from test_single_image import MB05, assert_one_line_error, run_single_image, tree
@@ -191,3 +191,13 @@ def test_faces_of_several_images_in_one_batch_equal_one_image_at_a_time(pipeline
         a, b = (json.loads((tmp_path / run / "json" / f"{path.stem}.json").read_text())["faces"]
                 for run in ("together", "alone"))
         np.testing.assert_allclose([f["landmarks"] for f in a], [f["landmarks"] for f in b], rtol=0, atol=1e-3)
+
+
+def test_a_run_that_finished_no_image_says_why():
+    """The end-of-run error says what went wrong (the reason itself when the images share
+    one), not that no image could be read when they were read."""
+    same = FolderSummary(failures=[("a.jpg", "the UV image x_fake_B.png not found")] * 2)
+    assert same.nothing_done() == "no image was processed (2 failed): the UV image x_fake_B.png not found"
+    mixed = FolderSummary(failures=[("a.jpg", "a.jpg is empty"), ("b.jpg", "b.jpg is not an image")])
+    assert mixed.nothing_done() == ("no image was processed (2 failed, for 2 different reasons; the first: "
+                                    "a.jpg: a.jpg is empty)")

@@ -229,6 +229,27 @@ def test_the_build_rewrites_imports_in_place_and_refuses_what_it_cannot(tmp_path
             build["rewrite_imports"](bad, "x.py", names)
 
 
+def test_python_m_runs_the_commands_in_a_checkout(tmp_path):
+    """`python -m synergy3DMM <command>` in a checkout (its path set up by ./setup.sh), from
+    another folder: the list of commands, each command's options, and a photo analysed."""
+    listed = run([sys.executable, "-m", "synergy3DMM", "--help"], cwd=tmp_path)
+    assert listed.returncode == 0 and all(f"\n  {command} " in listed.stdout for command in COMMANDS), listed.stdout
+    for command, (script, _) in COMMANDS.items():
+        helped = run([sys.executable, "-m", "synergy3DMM", command, "--help"], cwd=tmp_path)
+        assert helped.returncode == 0 and helped.stdout.startswith(f"usage: python -m synergy3DMM {command}"), \
+            (command, helped.stderr)
+    photo = assets.require(PHOTOS["b.jpg"])
+    result = run([sys.executable, "-m", "synergy3DMM", "image", "-f", photo, "-o", tmp_path / "out", "--modes", "json",
+                  "-w", assets.require("pretrained/3ddfa_v2/mb05_120x120.pth")], cwd=tmp_path,
+                 env={"SYNERGYNET_HOME": str(assets.data_root())})
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads((tmp_path / "out" / "json" / f"{photo.stem}.json").read_text())["faces"]) == 2
+    unknown = run([sys.executable, "-m", "synergy3DMM", "synergy3dmm-image"], cwd=tmp_path)
+    assert unknown.returncode == 1 and error_lines(unknown) == [
+        "error: unknown command 'synergy3dmm-image' (without the synergy3dmm- prefix here); choose from "
+        + ", ".join(COMMANDS)]
+
+
 # --------------------------------------------------------------------------- installed, from a user's folder
 
 

@@ -163,7 +163,6 @@ def resolve(needed: Mapping[str | os.PathLike, str]) -> dict[str, Path]:
 
 def _missing_message(missing: list[tuple[Path, str]], failure: str) -> str:
     root = data_root()
-
     shown = [path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path) for path, _ in missing]
     files = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
     whats = [what for what in dict.fromkeys(what for _, what in missing) if what]
@@ -173,7 +172,7 @@ def _missing_message(missing: list[tuple[Path, str]], failure: str) -> str:
         return f"missing {files}"  # not an asset of the data folder: nothing to fetch it with
     fetch = fetch_command()
     mirror = os.environ.get(MIRROR_ENV)
-    if mirror:
+    if mirror and not is_checkout():  # the mirror was asked, and lacks it
         return (f"missing {files} in the data folder {root}; {failure or f'the asset mirror {mirror} lacks it'}: "
                 f"add it to the mirror (SYNERGYNET_MIRROR=DIR, or `{fetch} --mirror DIR`), or where there is "
                 f"internet unset SYNERGYNET_MIRROR and run `{fetch}`")
