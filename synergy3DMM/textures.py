@@ -26,6 +26,8 @@ from utils.uv import uv_positions, uv_sample
 TEXTURE_SIZE = 512  # UV texture images made from photos: 512 x 512
 DEPTH_TOLERANCE = 0.02  # of a face's depth range: a texel this far behind the z-buffer is still visible
 MIN_FACING = 0.1  # cosine of the surface normal with the view direction below which a texel is hidden
+SILHOUETTE_EROSION = 0.02  # of a face's size in the photo: the rim of its silhouette taken as not the face
+SEAM = 0.03  # of the texture's width: the band over which photo and mirrored colours are blended
 VIEW_SIZE = 256  # each view of `mesh_views`
 VIEW_LIGHT = {"intensity_ambient": 0.6, "intensity_directional": 0.5, "intensity_specular": 0.05,
               "light_pos": (0, 0, 5), "view_pos": (0, 0, 5)}
@@ -51,6 +53,15 @@ class Seen(NamedTuple):
         triangle = np.where(inside, self.buffers.triangles[where], -1)
         face = np.where(triangle >= 0, np.rint(self.buffers.attributes[where][:, 0]), -1).astype(np.int64)
         return face, triangle, self.buffers.depth[where]
+
+    def silhouette(self, index: int, erosion: int) -> np.ndarray:
+        """The pixels where face `index` is seen, less a rim `erosion` pixels wide (bool,
+        the buffer's size)."""
+        mine = ((self.buffers.triangles >= 0) & (np.rint(self.buffers.attributes[..., 0]) == index)).astype(np.uint8)
+        if erosion > 0:
+            mine = cv2.erode(mine, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erosion + 1, 2 * erosion + 1)),
+                             borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        return mine.astype(bool)
 
 
 def pixel_box(points: np.ndarray, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
@@ -110,6 +121,12 @@ def photo_uv_texture(image: np.ndarray, vertices: np.ndarray, triangles: np.ndar
     neighbours = (triangles[own][:, :, None] == triangles[np.maximum(there, 0)][:, None, :]).any(axis=(1, 2))
     tolerance = DEPTH_TOLERANCE * float(np.ptp(vertices[:, 2]) or 1.0)
     visible = (face == index) & (neighbours | (z[inside] >= depth - tolerance))
+    erosion = int(round(SILHOUETTE_EROSION * float(np.ptp(vertices[:, :2], axis=0).max())))
+    core = seen.silhouette(index, erosion)
+    columns_px = np.rint(x[inside]).astype(np.int64) - seen.origin[0]
+    rows_px = np.rint(y[inside]).astype(np.int64) - seen.origin[1]
+    ok = (columns_px >= 0) & (rows_px >= 0) & (columns_px < core.shape[1]) & (rows_px < core.shape[0])
+    visible &= ok & core[np.clip(rows_px, 0, core.shape[0] - 1), np.clip(columns_px, 0, core.shape[1] - 1)]
     texture = np.zeros((size, size, 4), dtype=np.uint8)
     rows, columns = rows[visible], columns[visible]
     texture[rows, columns, :3] = colour[rows, columns]
@@ -127,9 +144,26 @@ def photo_uv_textures(image: np.ndarray, meshes: Sequence[np.ndarray], size: int
             for i, v in enumerate(vertices)]
 
 
+def mirrored(texture: np.ndarray) -> np.ndarray:
+    width = texture.shape[1]
+    visible = texture[..., 3] > 0
+    flipped = texture[:, ::-1]
+    take = ~visible & flipped[..., 3].astype(bool)
+    out = texture.copy()
+    out[take] = flipped[take]
+    band = max(1.0, SEAM * width)
+    if take.any():
+        distance = cv2.distanceTransform((~take).astype(np.uint8), cv2.DIST_L2, 5)
+        blend = visible & (flipped[..., 3] > 0) & (distance < band)
+        w = (distance[blend] / band)[:, None]
+        out[..., :3][blend] = np.rint(w * texture[..., :3][blend] + (1 - w) * flipped[..., :3][blend]).astype(np.uint8)
+    return out
+
+
 def filled(texture: np.ndarray) -> np.ndarray:
     """The BGR part of a BGRA UV texture with every hidden texel (alpha 0) given the colour of
     the nearest visible one, for meshes that viewers show whole; all black when none is."""
+    texture = mirrored(texture)
     visible = texture[..., 3] > 0
     if not visible.any():
         return np.ascontiguousarray(texture[..., :3])
