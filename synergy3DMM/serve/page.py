@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import atexit
 import hmac
-import io
 import os
 import shutil
 import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls out of the machine
@@ -29,7 +27,7 @@ import numpy as np  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from synergy3DMM.outputs import make_outputs  # noqa: E402
-from synergy3DMM.serve.service import FaceService, RequestError  # noqa: E402
+from synergy3DMM.serve.service import FaceService, RequestError, zipped  # noqa: E402
 from synergy3DMM.serve.settings import ServeSettings  # noqa: E402
 from synergy3DMM.video import open_source, process_video  # noqa: E402
 from utils.assets import asset_path  # noqa: E402
@@ -97,17 +95,13 @@ class PhotoPage:
         meshes: list[str] = []
         if result.faces:
             files = {relative.name: payload for relative, payload in make_outputs(["obj", "glb"])[0].files(result)}
-            archive = io.BytesIO()
-            with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zipped:
-                for file_name, payload in files.items():
-                    if file_name.endswith((".obj", ".mtl")) or (file_name.endswith(".png")
-                                                                 and not file_name.endswith("_views.png")):
-                        zipped.writestr(file_name, payload)
             for i in range(len(result.faces)):
                 glb = folder / f"{result.name}_{i}.glb"
                 glb.write_bytes(files[glb.name])
                 meshes.append(str(glb))
-            (folder / f"{result.name}_obj.zip").write_bytes(archive.getvalue())
+            obj = {name: data for name, data in files.items() if name.endswith((".obj", ".mtl"))
+                   or (name.endswith(".png") and not name.endswith("_views.png"))}
+            (folder / f"{result.name}_obj.zip").write_bytes(zipped(obj))
             downloads += meshes + [str(folder / f"{result.name}_obj.zip")]
         choices = [f"face {i}" for i in range(len(result.faces))]
         return (overlay, landmarks, rows, gr.update(choices=choices, value=choices[0] if choices else None),

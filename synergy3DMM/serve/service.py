@@ -244,9 +244,13 @@ class FaceService:
         if fmt != "obj":
             name = f"{stem}.{fmt}"
             return name, files[name]
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            for ext in ("obj", "mtl", "png"):  # the text compressed (fast), the PNG as it is
-                archive.writestr(f"{stem}.{ext}", files[f"{stem}.{ext}"],
-                                 zipfile.ZIP_STORED if ext == "png" else zipfile.ZIP_DEFLATED, 1)
-        return f"{stem}.zip", buffer.getvalue()
+        return f"{stem}.zip", zipped({f"{stem}.{ext}": files[f"{stem}.{ext}"] for ext in ("obj", "mtl", "png")})
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    """A zip of `files` (name -> bytes): text compressed (fast), PNG images as they are."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data, zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED, 1)
+    return buffer.getvalue()
