@@ -17,6 +17,7 @@ More: docs/web.md.
 from __future__ import annotations
 
 import argparse
+import signal
 
 from synergy3DMM.cli import MODEL_FLAGS, add_model_flags, note
 from synergy3DMM.serve.settings import API_KEY_VARIABLE, ServeSettings
@@ -73,9 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"serving on http://{host}:{settings.port}/ (page at /, API docs at /docs); Ctrl-C stops", flush=True)
     if settings.api_key:
         note("the /v1/ routes and the page need the API key")
+    # uvicorn stops on SIGINT and SIGTERM once the requests in flight are answered, then
+    # raises the signal again with the handlers it found: these make that an exit with 0
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stopped)
     uvicorn.run("synergy3DMM.serve.http:app_from_environment", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, timeout_graceful_shutdown=GRACEFUL_S, log_level="info")
     return 0
+
+
+def _stopped(signum: int, _frame) -> None:
+    print(f"stopped ({signal.Signals(signum).name})", flush=True)
+    raise SystemExit(0)
 
 
 def cli() -> None:
