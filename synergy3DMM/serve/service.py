@@ -201,8 +201,12 @@ class FaceService:
         """Every face of a photo (its file's bytes, or a decoded BGR image), through the
         batcher; `dense`: with the dense vertices. Runs on a request thread."""
         image = self.read_image(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+        with self._count:
+            alone = self._running <= 1
+        # alone, the detector takes every core (as in-process); side by side, one core each
+        prepare = self.pipeline.prepare if alone else self.prepare
         with self.batcher.slot() as slot:
-            found = self.prepare(image)
+            found = prepare(image)
             faces = slot.submit(found, dense)
         if self.on_faces is not None:
             self.on_faces(len(faces))
