@@ -71,11 +71,17 @@ class Seen(NamedTuple):
         where, inside = self._pixels(x, y)
         if not inside.any():
             return inside
-        mine = ((self.buffers.triangles >= 0) & (np.rint(self.buffers.attributes[..., 0]) == index)).astype(np.uint8)
-        if erosion > 0:
+        rows, columns = where[0][inside], where[1][inside]
+        top, left = max(int(rows.min()) - erosion - 1, 0), max(int(columns.min()) - erosion - 1, 0)
+        window = (slice(top, int(rows.max()) + erosion + 2), slice(left, int(columns.max()) + erosion + 2))
+        mine = ((self.buffers.triangles[window] >= 0)
+                & (np.rint(self.buffers.attributes[window][..., 0]) == index)).astype(np.uint8)
+        if erosion > 0:  # pixels beyond the buffer's edge count as not this face
             disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erosion + 1, 2 * erosion + 1))
             mine = cv2.erode(mine, disc, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        return inside & mine[where].astype(bool)
+        within = np.zeros_like(inside)
+        within[inside] = mine[rows - top, columns - left].astype(bool)
+        return within
 
 
 def pixel_box(points: np.ndarray, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
