@@ -17,6 +17,7 @@ More: docs/web.md.
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 
 from synergy3DMM.cli import MODEL_FLAGS, add_model_flags, note
@@ -25,9 +26,10 @@ from utils.errors import SynergyError, run_cli
 
 FLAGS = {**MODEL_FLAGS, "api_key": "--api-key / --no-auth"}
 GRACEFUL_S = 60  # how long requests in flight may take to finish once asked to stop
+APPLICATION = "synergy3DMM.serve.http:app_from_environment"  # built in each worker process
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[ServeSettings, argparse.Namespace]:
+def parse_args(argv: list[str] | None = None) -> ServeSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = ServeSettings()
     parser.add_argument("--host", default=defaults.host,
@@ -57,15 +59,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServeSettings, argparse.N
         workers=args.workers, page=not args.no_page, temp_dir=args.output,
     ).with_key_from_environment()
     settings.check()
-    return settings, args
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings, _ = parse_args(argv)
-    try:
+    settings = parse_args(argv)
+    try:  # the app extra, checked before the server starts
         import uvicorn
 
-        import synergy3DMM.serve.http  # noqa: F401 - the app extra, checked before the server starts
+        importlib.import_module(APPLICATION.split(":")[0])
     except ImportError as exc:
         raise SynergyError(f"the web service needs the app extra ({exc.name} is missing): pip install '.[app]'") \
             from None
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     # raises the signal again with the handlers it found: these make that an exit with 0
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stopped)
-    uvicorn.run("synergy3DMM.serve.http:app_from_environment", factory=True, host=settings.host, port=settings.port,
+    uvicorn.run(APPLICATION, factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, timeout_graceful_shutdown=GRACEFUL_S, log_level="info")
     return 0
 

@@ -237,7 +237,8 @@ def test_chunked_upload_over_the_limit_stops_early(client, photo):
             yield b"\xff" * 65536
         yield b"\r\n" + boundary + b"--\r\n"
 
-    response = client.post("/v1/faces", content=body(), headers={"content-type": "multipart/form-data; boundary=b0undary"})
+    response = client.post("/v1/faces", content=body(),
+                           headers={"content-type": "multipart/form-data; boundary=b0undary"})
     assert_one_line_error(response, 413)
 
 

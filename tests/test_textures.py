@@ -302,7 +302,8 @@ def face_region(morph, size: int = 512, margin: int = 3) -> np.ndarray:
 
     kept = morph.kept_indices
     points = np.concatenate([uv_positions(morph.uv_coords[kept], size, size), np.zeros((len(kept), 1), np.float32)], 1)
-    covered = rasterize_attributes(points, morph.kept_triangles, np.zeros((len(kept), 1), np.float32), size, size).covered
+    nothing = np.zeros((len(kept), 1), np.float32)
+    covered = rasterize_attributes(points, morph.kept_triangles, nothing, size, size).covered
     return cv2.erode(covered.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)).astype(bool)
 
 
@@ -362,7 +363,8 @@ def test_turned_face_texture_is_whole_with_the_faces_own_colours(turned, morph):
     assert ((made >= low) & (made <= high)).all(axis=1).mean() > 0.9
     outline = np.zeros(image.shape[:2], np.uint8)
     cv2.fillConvexPoly(outline, cv2.convexHull(face.vertices[:2].T.astype(np.float32)).astype(np.int32), 1)
-    ring = (cv2.dilate(outline, np.ones((61, 61), np.uint8)) > 0) & ~(cv2.dilate(outline, np.ones((21, 21), np.uint8)) > 0)
+    near, far = (cv2.dilate(outline, np.ones((width, width), np.uint8)) > 0 for width in (21, 61))
+    ring = far & ~near  # the photo around the face: hair and background
     background = image[ring].astype(float)
     from scipy.spatial import cKDTree
 

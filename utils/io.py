@@ -83,9 +83,12 @@ def decode_image(data: bytes | np.ndarray, what: str = "the image") -> np.ndarra
     raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if raw.size == 0:
         raise SynergyError(f"image {what} is empty")
-    image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
-    if image is None:
-        image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+        if image is None:
+            image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # a codec that refuses the data instead of returning nothing
+        image = None
     if image is None or image.size == 0:
         raise SynergyError(f"{what} is not an image OpenCV can read")
     return to_bgr8(image)
@@ -238,7 +241,8 @@ def _tiff(data: bytes) -> ImageInfo | None:
         at = offset + 2 + 12 * entry
         tag, kind = struct.unpack(order + "HH", data[at:at + 4])
         if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
-            size[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), data[at + 8:at + (10 if kind == 3 else 12)])[0]
+            short = kind == 3
+            size[tag] = struct.unpack(order + ("H" if short else "I"), data[at + 8:at + (10 if short else 12)])[0]
     return ImageInfo("tiff", size[256], size[257]) if len(size) == 2 else None
 
 

@@ -6,7 +6,7 @@ Gradio page at / (`synergy3DMM.serve.page`).
 | route | answer |
 | --- | --- |
 | `POST /v1/faces[?dense=true]` | singleImage.py's JSON document for the photo in the multipart field `image` |
-| `POST /v1/render?mode=3d` | the picture of one of `RENDER_MODES`, as singleImage.py writes it (JPEG, or PNG for solid) |
+| `POST /v1/render?mode=3d` | a picture of `RENDER_MODES` as singleImage.py writes it (JPEG; PNG for solid) |
 | `POST /v1/mesh?format=glb&face=0` | one face's mesh (glb, ply; obj as a zip with its MTL and texture) |
 | `GET /healthz`, `/readyz`, `/metrics` | alive; models loaded (503 until then); Prometheus text |
 
@@ -24,7 +24,8 @@ import tempfile
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Callable, Literal
+from enum import Enum
+from typing import Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,14 +36,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synergy3DMM.outputs import ImageResult
 from synergy3DMM.serve.metrics import ServiceMetrics
-from synergy3DMM.serve.service import MEDIA_TYPES, FaceService, RequestError
+from synergy3DMM.serve.service import (LOADING_RETRY_AFTER_S, MEDIA_TYPES, MESH_FORMATS, RENDER_MODES, FaceService,
+                                       RequestError)
 from synergy3DMM.serve.settings import ServeSettings
 from synergy3DMM.serve.uploads import FIELD, receive_upload
+from utils.errors import SynergyError
 
 logger = logging.getLogger("synergynet.serve")
 
-RenderMode = Literal["3d", "solid", "2d_sparse", "2d_dense", "pose", "depth", "pncc"]
-MeshFormat = Literal["glb", "obj", "ply"]
+RenderMode = Enum("RenderMode", {mode: mode for mode in RENDER_MODES}, type=str)  # OpenAPI lists the choices
+MeshFormat = Enum("MeshFormat", {fmt: fmt for fmt in ("glb", *(f for f in MESH_FORMATS if f != "glb"))}, type=str)
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": [FIELD],
     "properties": {FIELD: {"type": "string", "format": "binary", "description": "the photo (any format OpenCV reads)"}},
@@ -100,6 +103,10 @@ def create_app(settings: ServeSettings, service: FaceService | None = None) -> F
     @app.exception_handler(RequestError)
     async def request_error(_: Request, exc: RequestError):
         return error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(SynergyError)
+    async def unusable(_: Request, exc: SynergyError):  # the photo's own problem (e.g. a result not finite)
+        return error(422, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
@@ -164,27 +171,28 @@ def create_app(settings: ServeSettings, service: FaceService | None = None) -> F
 
     @v1.post("/render", openapi_extra=_UPLOAD_BODY, summary="A picture of the faces over the photo",
              response_class=Response)
-    async def render(request: Request, mode: RenderMode = Query("3d")):
+    async def render(request: Request, mode: RenderMode = Query(RenderMode("3d"))):
         def answer(result: ImageResult) -> Response:
-            name, data = service.picture(result, mode)
+            name, data = service.picture(result, mode.value)
             return Response(data, media_type=MEDIA_TYPES[Path(name).suffix],
                             headers={"Content-Disposition": f'inline; filename="{name}"'})
 
-        return await serve(request, service.needs_dense(mode), answer)
+        return await serve(request, service.needs_dense(mode.value), answer)
 
     @v1.post("/mesh", openapi_extra=_UPLOAD_BODY, summary="One face's textured mesh", response_class=Response)
-    async def mesh(request: Request, format: MeshFormat = Query("glb"),  # noqa: A002 - the API's name
+    async def mesh(request: Request, format: MeshFormat = Query(MeshFormat("glb")),  # noqa: A002 - the API's name
                    face: int = Query(0, ge=0, description="which face, in the JSON's order")):
         def answer(result: ImageResult) -> Response:
-            name, data = service.mesh(result, format, face)
+            name, data = service.mesh(result, format.value, face)
             return Response(data, media_type=MEDIA_TYPES[Path(name).suffix],
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
         return await serve(request, True, answer)
 
     @v1.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    async def unknown(rest: str):
-        raise RequestError(404, f"no route /v1/{rest}: the routes are /v1/faces, /v1/render and /v1/mesh")
+    async def unknown(request: Request, rest: str):
+        raise RequestError(404, f"no route {request.method} /v1/{rest}: the routes are POST /v1/faces, /v1/render "
+                                "and /v1/mesh")
 
     app.include_router(v1)
 
@@ -198,7 +206,7 @@ def create_app(settings: ServeSettings, service: FaceService | None = None) -> F
             return {"status": "ready", "backend": service.pipeline.backend, "device": service.pipeline.device}
         if service.failure:
             return error(503, f"the models could not be loaded: {service.failure}")
-        return error(503, "the models are loading", {"Retry-After": "5"})
+        return error(503, "the models are loading", {"Retry-After": str(LOADING_RETRY_AFTER_S)})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus():

@@ -166,8 +166,8 @@ def build_page(service: FaceService, settings: ServeSettings, scratch: Scratch) 
                                     interactive=False)
             clip_button = gr.Button("Analyse video")
         meshes = gr.State([])
-        analyse.click(actions.photo, inputs=photo, outputs=[overlay, landmarks, table, choice, viewer, downloads, meshes],
-                      concurrency_limit=None)
+        shown = [overlay, landmarks, table, choice, viewer, downloads, meshes]
+        analyse.click(actions.photo, inputs=photo, outputs=shown, concurrency_limit=None)
         choice.change(actions.choose, inputs=[choice, meshes], outputs=viewer, concurrency_limit=None)
         clip_button.click(actions.video, inputs=clip, outputs=processed, concurrency_limit=None)
     return page
@@ -178,14 +178,12 @@ def mount_page(app: FastAPI, service: FaceService, settings: ServeSettings) -> F
     With an API key, the page asks for it (any user name)."""
     scratch = Scratch(settings.temp_dir)
     page = build_page(service, settings, scratch)
-    auth = None
-    if settings.api_key:
-        key = settings.api_key.encode()
+    key = settings.api_key.encode() if settings.api_key else None
 
-        def auth(_: str, password: str) -> bool:
-            return hmac.compare_digest(password.encode("utf-8", "replace"), key)
+    def password_is_key(_: str, password: str) -> bool:
+        return hmac.compare_digest(password.encode("utf-8", "replace"), key)
 
-    return gr.mount_gradio_app(app, page, path="/", auth=auth, auth_message="The API key is the password.",
+    return gr.mount_gradio_app(app, page, path="/", auth=password_is_key if key else None, auth_message="The API key is the password.",
                                allowed_paths=[str(scratch.root)], max_file_size=settings.max_upload_bytes,
                                footer_links=["api"],
                                theme=gr.themes.Default(font=FONTS, font_mono=["ui-monospace", "monospace"]))

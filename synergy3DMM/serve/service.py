@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from synergy3DMM.outputs import ImageResult, make_outputs
+from synergy3DMM.outputs import OUTPUT_MODES, Drawing, ImageResult, make_outputs
 from synergy3DMM.pipeline import FacePipeline
 from synergy3DMM.serve.batcher import Batcher
 from synergy3DMM.serve.settings import ServeSettings
@@ -40,7 +40,8 @@ from utils.writers import MESH_ENCODERS, encode_image, json_bytes
 
 logger = logging.getLogger("synergynet.serve")
 
-RENDER_MODES = ("3d", "solid", "2d_sparse", "2d_dense", "pose", "depth", "pncc")  # one picture each
+# the modes that are one picture of the photo (Drawing outputs), and the mesh formats
+RENDER_MODES = tuple(mode for mode in OUTPUT_MODES if isinstance(make_outputs([mode])[0], Drawing))
 MESH_FORMATS = tuple(MESH_ENCODERS)
 MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".glb": "model/gltf-binary", ".ply": "application/x-ply",
                ".zip": "application/zip", ".json": "application/json"}
