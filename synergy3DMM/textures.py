@@ -152,14 +152,16 @@ def photo_uv_texture(image: np.ndarray, vertices: np.ndarray, triangles: np.ndar
     return texture
 
 
-def photo_uv_textures(image: np.ndarray, meshes: Sequence[np.ndarray], size: int = TEXTURE_SIZE) -> list[np.ndarray]:
+def photo_uv_textures(image: np.ndarray, meshes: Sequence[np.ndarray], size: int = TEXTURE_SIZE,
+                      only: Sequence[int] | None = None) -> list[np.ndarray]:
     """`photo_uv_texture` of every face of a photo (meshes: (3, 53215) image coordinates, as
-    `Face.vertices`), each seen through the z-buffer of all of them."""
+    `Face.vertices`), or of the faces `only` lists, each seen through the z-buffer of all
+    of them."""
     morph = load_3dmm()
     vertices = [np.asarray(mesh, dtype=np.float32).T for mesh in meshes]
     seen = depth_buffer(image.shape, vertices, morph.triangles)
-    return [photo_uv_texture(image, v, morph.triangles, morph.uv_coords, seen, i, size)
-            for i, v in enumerate(vertices)]
+    return [photo_uv_texture(image, vertices[i], morph.triangles, morph.uv_coords, seen, i, size)
+            for i in (range(len(vertices)) if only is None else only)]
 
 
 def mirror_filled(texture: np.ndarray) -> np.ndarray:

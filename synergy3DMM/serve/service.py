@@ -34,9 +34,11 @@ from synergy3DMM.outputs import OUTPUT_MODES, Drawing, ImageResult, make_outputs
 from synergy3DMM.pipeline import FacePipeline
 from synergy3DMM.serve.batcher import Batcher
 from synergy3DMM.serve.settings import ServeSettings
+from synergy3DMM.textures import filled, photo_uv_textures, tool_mesh
 from utils.errors import SynergyError
 from utils.io import decode_image, probe_image
-from utils.writers import MESH_ENCODERS, encode_image, json_bytes
+from utils.params import load_3dmm
+from utils.writers import MESH_ENCODERS, encode_image, json_bytes, mesh_files
 
 logger = logging.getLogger("synergynet.serve")
 
@@ -238,14 +240,18 @@ class FaceService:
 
     @staticmethod
     def mesh(result: ImageResult, fmt: str, face: int) -> tuple[str, bytes]:
-        """Face `face`'s mesh as `singleImage.py --modes <fmt>` writes it: the file name and
-        bytes (OBJ: a zip of the OBJ, its MTL and its texture). RequestError 404 when the
-        photo has no such face."""
+        """Face `face`'s mesh as `singleImage.py --modes <fmt>` writes it, through the same
+        functions (the photo's texture seen through all its faces, made whole, the mesh in
+        tool coordinates, its encoder), for that face alone: the file name and bytes (OBJ:
+        a zip of the OBJ, its MTL and its texture). RequestError 404 when the photo has no
+        such face."""
         if not 0 <= face < len(result.faces):
             raise RequestError(404, f"no face {face}: the photo has {len(result.faces)} face(s)")
+        morph = load_3dmm()
+        texture, = photo_uv_textures(result.image, [f.vertices for f in result.faces], only=[face])
         stem = f"{result.name}_{face}"
-        files = {relative.name: payload for relative, payload in make_outputs([fmt])[0].files(result)
-                 if relative.stem == stem}
+        mesh = tool_mesh(result.faces[face].vertices.T, morph.triangles, morph.uv_coords, filled(texture))
+        files = mesh_files(fmt, stem, mesh)
         if fmt != "obj":
             name = f"{stem}.{fmt}"
             return name, files[name]
