@@ -25,7 +25,7 @@ from utils.io import read_image
 from utils.params import load_3dmm
 from utils.writers import atomic_write, write_image
 
-PHOTOS = ("sample_2.jpg", "trump_hillary.jpg")
+PHOTOS = ("sample_2.jpg", "trump_hillary.jpg", "emma.jpg")  # emma.jpg: its first face turned 57 degrees
 WIDTH = 480
 FLAGS = {"weights": "-w/--weights"}
 

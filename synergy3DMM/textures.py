@@ -6,7 +6,12 @@ the 3DMM's UV space (`BFM_UV.npy` coordinates as positions) with the image posit
 (x, y, z) of its surface as attributes, so that every texel knows the point of the photo
 it shows; the photo is sampled there (bilinear). A texel is visible where its surface
 point is what the photo shows at that pixel (the z-buffer of all the photo's faces drawn
-together: see `photo_uv_texture`) and faces the camera; hidden texels have alpha 0.
+together: see `photo_uv_texture`), inside the face's silhouette less its rim (face pixels
+only), and faces the camera; hidden texels have alpha 0.
+
+`filled` makes a texture whole for meshes seen from every angle: what the photo does not
+show of one side is taken from the other (the model and its UV layout are left-right
+symmetric), the seam blended, and what neither side shows from the nearest colour.
 
 `mesh_views` renders a textured mesh from the front (its head pose undone) and turned by
 45 degrees, lit, with Sim3DR.
@@ -26,6 +31,8 @@ from utils.uv import uv_positions, uv_sample
 TEXTURE_SIZE = 512  # UV texture images made from photos: 512 x 512
 DEPTH_TOLERANCE = 0.02  # of a face's depth range: a texel this far behind the z-buffer is still visible
 MIN_FACING = 0.1  # cosine of the surface normal with the view direction below which a texel is hidden
+SILHOUETTE_EROSION = 0.02  # of a face's size in the photo: the rim of its silhouette taken as not the face
+SEAM = 0.03  # of the texture's width: the band over which the photo's and the mirrored colours blend
 VIEW_SIZE = 256  # each view of `mesh_views`
 VIEW_LIGHT = {"intensity_ambient": 0.6, "intensity_directional": 0.5, "intensity_specular": 0.05,
               "light_pos": (0, 0, 5), "view_pos": (0, 0, 5)}
@@ -39,18 +46,42 @@ class Seen(NamedTuple):
     buffers: Buffers
     origin: tuple[int, int]
 
-    def at(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Face index (-1: none), triangle and depth seen at the pixels nearest to image
-        points (x, y)."""
+    def _pixels(self, x: np.ndarray, y: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """The buffer's (rows, columns) nearest to image points (x, y), clipped into it, and
+        which points fall inside it."""
         height, width = self.buffers.depth.shape
         columns, rows = np.rint(x).astype(np.int64) - self.origin[0], np.rint(y).astype(np.int64) - self.origin[1]
         inside = (columns >= 0) & (rows >= 0) & (columns < width) & (rows < height)
-        where = (np.where(inside, rows, 0), np.where(inside, columns, 0))
+        return (np.where(inside, rows, 0), np.where(inside, columns, 0)), inside
+
+    def at(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Face index (-1: none), triangle and depth seen at the pixels nearest to image
+        points (x, y)."""
+        where, inside = self._pixels(x, y)
         if not inside.any():  # also an empty buffer
             return np.full(len(x), -1), np.full(len(x), -1), np.full(len(x), -np.inf)
         triangle = np.where(inside, self.buffers.triangles[where], -1)
         face = np.where(triangle >= 0, np.rint(self.buffers.attributes[where][:, 0]), -1).astype(np.int64)
         return face, triangle, self.buffers.depth[where]
+
+    def within(self, index: int, erosion: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether image points (x, y) fall where face `index` is seen, at least `erosion`
+        pixels inside its silhouette: the silhouette's rim, where the mesh tends to run past
+        the face onto hair or background, is left out."""
+        where, inside = self._pixels(x, y)
+        if not inside.any():
+            return inside
+        rows, columns = where[0][inside], where[1][inside]
+        top, left = max(int(rows.min()) - erosion - 1, 0), max(int(columns.min()) - erosion - 1, 0)
+        window = (slice(top, int(rows.max()) + erosion + 2), slice(left, int(columns.max()) + erosion + 2))
+        mine = ((self.buffers.triangles[window] >= 0)
+                & (np.rint(self.buffers.attributes[window][..., 0]) == index)).astype(np.uint8)
+        if erosion > 0:  # pixels beyond the buffer's edge count as not this face
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erosion + 1, 2 * erosion + 1))
+            mine = cv2.erode(mine, disc, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        within = np.zeros_like(inside)
+        within[inside] = mine[rows - top, columns - left].astype(bool)
+        return within
 
 
 def pixel_box(points: np.ndarray, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
@@ -93,7 +124,9 @@ def photo_uv_texture(image: np.ndarray, vertices: np.ndarray, triangles: np.ndar
 
     Visible: this face is the one seen at the texel's pixel, by the texel's own triangle or
     one that shares a corner with it (the pixel centre is up to half a pixel away), or by
-    one less than `DEPTH_TOLERANCE` of the face's depth range nearer; and the surface faces
+    one less than `DEPTH_TOLERANCE` of the face's depth range nearer; the pixel lies inside
+    the face's silhouette less a rim of `SILHOUETTE_EROSION` of the face's size (only face
+    pixels: not the hair or background the mesh's edge runs onto); and the surface faces
     the camera (cosine above `MIN_FACING`)."""
     vertices = np.asarray(vertices, dtype=np.float32)
     triangles = np.asarray(triangles)
@@ -110,6 +143,8 @@ def photo_uv_texture(image: np.ndarray, vertices: np.ndarray, triangles: np.ndar
     neighbours = (triangles[own][:, :, None] == triangles[np.maximum(there, 0)][:, None, :]).any(axis=(1, 2))
     tolerance = DEPTH_TOLERANCE * float(np.ptp(vertices[:, 2]) or 1.0)
     visible = (face == index) & (neighbours | (z[inside] >= depth - tolerance))
+    erosion = int(round(SILHOUETTE_EROSION * float(np.ptp(vertices[:, :2], axis=0).max())))
+    visible &= seen.within(index, erosion, x[inside], y[inside])
     texture = np.zeros((size, size, 4), dtype=np.uint8)
     rows, columns = rows[visible], columns[visible]
     texture[rows, columns, :3] = colour[rows, columns]
@@ -117,19 +152,48 @@ def photo_uv_texture(image: np.ndarray, vertices: np.ndarray, triangles: np.ndar
     return texture
 
 
-def photo_uv_textures(image: np.ndarray, meshes: Sequence[np.ndarray], size: int = TEXTURE_SIZE) -> list[np.ndarray]:
+def photo_uv_textures(image: np.ndarray, meshes: Sequence[np.ndarray], size: int = TEXTURE_SIZE,
+                      only: Sequence[int] | None = None) -> list[np.ndarray]:
     """`photo_uv_texture` of every face of a photo (meshes: (3, 53215) image coordinates, as
-    `Face.vertices`), each seen through the z-buffer of all of them."""
+    `Face.vertices`), or of the faces `only` lists, each seen through the z-buffer of all
+    of them."""
     morph = load_3dmm()
     vertices = [np.asarray(mesh, dtype=np.float32).T for mesh in meshes]
     seen = depth_buffer(image.shape, vertices, morph.triangles)
-    return [photo_uv_texture(image, v, morph.triangles, morph.uv_coords, seen, i, size)
-            for i, v in enumerate(vertices)]
+    return [photo_uv_texture(image, vertices[i], morph.triangles, morph.uv_coords, seen, i, size)
+            for i in (range(len(vertices)) if only is None else only)]
+
+
+def mirror_filled(texture: np.ndarray) -> np.ndarray:
+    """A BGRA UV texture (`photo_uv_texture`) with each hidden texel whose mirror texel is
+    visible given the mirror's colour (alpha 255): the face model is left-right symmetric
+    and so is its UV layout (the vertex at (1 - u, v) is the mirror image of the one at
+    (u, v); tests/test_textures.py checks it on the mean shape), so the mirror of a texel is
+    the one at the other end of its row. Over a band of `SEAM` of the width along the
+    border with the mirrored part, the visible texels fade into their mirror's colours, so
+    that no seam shows where the photo's side ends."""
+    visible = texture[..., 3] > 0
+    flipped = texture[:, ::-1]
+    mirror_visible = flipped[..., 3] > 0
+    mirrored = ~visible & mirror_visible
+    result = texture.copy()
+    result[mirrored] = flipped[mirrored]
+    if mirrored.any():
+        band = max(1.0, SEAM * texture.shape[1])
+        distance = cv2.distanceTransform((~mirrored).astype(np.uint8), cv2.DIST_L2, 5)  # texels to the mirrored part
+        seam = visible & mirror_visible & (distance < band)
+        weight = (distance[seam] / band)[:, None]  # 0 at the border: the mirror's colour; 1 at the band's end
+        result[..., :3][seam] = np.rint(weight * texture[..., :3][seam]
+                                        + (1 - weight) * flipped[..., :3][seam]).astype(np.uint8)
+    return result
 
 
 def filled(texture: np.ndarray) -> np.ndarray:
-    """The BGR part of a BGRA UV texture with every hidden texel (alpha 0) given the colour of
-    the nearest visible one, for meshes that viewers show whole; all black when none is."""
+    """The BGR part of a BGRA UV texture made whole, for meshes that viewers show from every
+    side: hidden texels (alpha 0) take their mirror texel's colour where the other side is
+    visible (`mirror_filled`), and the rest the colour of the nearest texel so far filled;
+    all black when no texel is visible."""
+    texture = mirror_filled(texture)
     visible = texture[..., 3] > 0
     if not visible.any():
         return np.ascontiguousarray(texture[..., :3])

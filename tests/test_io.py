@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from utils.errors import SynergyError
-from utils.io import read_image
+from utils.io import PROBED_FORMATS, decode_image, probe_image, read_image
 
 
 def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
@@ -78,3 +78,53 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
     with pytest.raises(SynergyError, match="not an image OpenCV can read") as exc:
         read_image(tmp_path / "text.jpg")
     assert "\n" not in str(exc.value)
+
+
+# -- images from bytes, their size from the header (issue 25: the HTTP service) -----------
+
+def test_decode_image_is_read_image_from_bytes(tmp_path, portrait):
+    jpeg = _with_exif_orientation(cv2.imencode(".jpg", portrait)[1].tobytes(), 6)
+    (tmp_path / "p.jpg").write_bytes(jpeg)
+    np.testing.assert_array_equal(decode_image(jpeg), read_image(tmp_path / "p.jpg"))
+    with pytest.raises(SynergyError, match="^the upload is not an image OpenCV can read$"):
+        decode_image(b"\x89PNG\r\n\x1a\n broken", "the upload")
+
+
+@pytest.mark.parametrize("suffix, kind", [(".jpg", "jpeg"), (".png", "png"), (".webp", "webp"), (".bmp", "bmp"),
+                                          (".tiff", "tiff"), (".ppm", "pnm"), (".pgm", "pnm"), (".pfm", "pfm"),
+                                          (".sr", "sunras"), (".hdr", "hdr")])
+def test_probe_reads_the_size_from_the_header(portrait, suffix, kind):
+    image = portrait[:301, :257]  # odd sides: width and height not swapped
+    if suffix == ".pgm":
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if suffix in (".pfm", ".hdr"):
+        image = image.astype(np.float32) / 255
+    data = cv2.imencode(suffix, image)[1].tobytes()
+    assert probe_image(data) == (kind, 257, 301) and kind in PROBED_FORMATS
+    assert decode_image(data).shape[:2] == (301, 257)
+
+
+def test_probe_reads_lossless_webp_gif_and_exif_jpeg(portrait):
+    lossless = cv2.imencode(".webp", portrait[:50, :70], [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+    assert probe_image(lossless) == ("webp", 70, 50)
+    gif = b"GIF89a" + struct.pack("<HH", 640, 480) + b"\x00" * 20
+    assert probe_image(gif)[1:] == (640, 480)
+    jpeg = _with_exif_orientation(cv2.imencode(".jpg", portrait[:40, :90])[1].tobytes(), 6)
+    assert probe_image(jpeg) == ("jpeg", 90, 40)  # the stored size (rotation keeps the pixel count)
+
+
+def test_probe_refuses_truncated_empty_and_unknown_files(portrait):
+    jpeg = cv2.imencode(".jpg", portrait)[1].tobytes()
+    png = cv2.imencode(".png", portrait)[1].tobytes()
+    webp = cv2.imencode(".webp", portrait)[1].tobytes()
+    for data, kind in ((jpeg[: len(jpeg) // 2], "JPEG"), (jpeg[:300], "JPEG"), (png[:-30], "PNG"),
+                       (webp[:-100], "WEBP"), (png[:20], "PNG")):
+        with pytest.raises(SynergyError, match=f"^upload is a truncated or damaged {kind} file$"):
+            probe_image(data, "upload")
+    with pytest.raises(SynergyError, match="is empty"):
+        probe_image(b"", "upload")
+    with pytest.raises(SynergyError, match="^upload is not an image of a known format"):
+        probe_image(b"%PDF-1.7 not an image", "upload")
+    # a huge image is told by its header alone: a 100000 x 100000 PNG of a few bytes
+    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 100000, 100000) + b"\x08\x00" * 3
+    assert probe_image(header + b"\x00\x00\x00\x00IEND\xaeB`\x82").pixels == 10 ** 10

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""The web page and the HTTP service: see faces in 3D in a browser, call the model from any
+program.
+
+    python app.py                                  # http://127.0.0.1:7860: the page at /, the API under /v1/
+    python app.py --host 0.0.0.0 --api-key KEY     # reachable from other machines: a key is required
+    python app.py --workers 4                      # four processes (each loads the models)
+
+    curl -F image=@photo.jpg http://127.0.0.1:7860/v1/faces          # singleImage.py's JSON
+    curl -F image=@photo.jpg 'http://127.0.0.1:7860/v1/render?mode=3d' -o overlay.jpg
+    curl -F image=@photo.jpg 'http://127.0.0.1:7860/v1/mesh?format=glb&face=0' -o face.glb
+
+API documentation at /docs; /healthz, /readyz, /metrics. Ctrl-C or SIGTERM stops it once
+the requests in flight have finished. Needs the `app` extra (`pip install .[app]`).
+More: docs/web.md.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+
+from synergy3DMM.cli import MODEL_FLAGS, add_model_flags, note
+from synergy3DMM.serve.settings import API_KEY_VARIABLE, ServeSettings
+from utils.errors import SynergyError, run_cli
+
+FLAGS = {**MODEL_FLAGS, "api_key": "--api-key / --no-auth"}
+GRACEFUL_S = 60  # how long requests in flight may take to finish once asked to stop
+APPLICATION = "synergy3DMM.serve.http:app_from_environment"  # built in each worker process
+
+
+def parse_args(argv: list[str] | None = None) -> ServeSettings:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = ServeSettings()
+    parser.add_argument("--host", default=defaults.host,
+                        help="address to listen on (default %(default)s: this machine only)")
+    parser.add_argument("--port", type=int, default=defaults.port, help="port (default %(default)s)")
+    add_model_flags(parser, output=None)
+    parser.add_argument("--api-key", default=None,
+                        help=f"key every /v1/ request must send (X-API-Key); default: ${API_KEY_VARIABLE}. "
+                             "Required with a --host other machines can reach, unless --no-auth")
+    parser.add_argument("--no-auth", action="store_true", help="serve a non-loopback --host without a key, on purpose")
+    parser.add_argument("--workers", type=int, default=defaults.workers,
+                        help="server processes, each with its own models (default %(default)s)")
+    parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb,
+                        help="largest upload in MB (default %(default)g)")
+    parser.add_argument("--max-megapixels", type=float, default=defaults.max_megapixels,
+                        help="largest image in megapixels, read from its header (default %(default)g)")
+    parser.add_argument("--queue", type=int, default=defaults.queue,
+                        help="requests that may wait for a thread; more are answered 503 (default %(default)s)")
+    parser.add_argument("--batch-window-ms", type=float, default=defaults.batch_window_ms,
+                        help="how long the regressor waits for other requests' faces (default %(default)g)")
+    parser.add_argument("--no-page", action="store_true", help="the API alone, without the web page")
+    args = parser.parse_args(argv)
+    settings = ServeSettings(
+        host=args.host, port=args.port, weights=args.weights, arch=args.arch, device=args.device,
+        backend=args.backend, api_key=args.api_key, no_auth=args.no_auth, max_upload_mb=args.max_upload_mb,
+        max_megapixels=args.max_megapixels, queue=args.queue, batch_window_ms=args.batch_window_ms,
+        workers=args.workers, page=not args.no_page, temp_dir=args.output,
+    ).with_key_from_environment()
+    settings.check()
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    try:  # the app extra, checked before the server starts
+        import uvicorn
+
+        importlib.import_module(APPLICATION.split(":")[0])
+    except ImportError as exc:
+        raise SynergyError(f"the web service needs the app extra ({exc.name} is missing): pip install '.[app]'") \
+            from None
+    settings.to_environment()  # each worker process builds its application from these
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"serving on http://{host}:{settings.port}/ (page at /, API docs at /docs); Ctrl-C stops", flush=True)
+    if settings.api_key:
+        note("the /v1/ routes and the page need the API key")
+    # uvicorn stops on SIGINT and SIGTERM once the requests in flight are answered, then
+    # raises the signal again with the handlers it found: these make that an exit with 0
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stopped)
+    uvicorn.run(APPLICATION, factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, timeout_graceful_shutdown=GRACEFUL_S, log_level="info")
+    return 0
+
+
+def _stopped(signum: int, _frame) -> None:
+    print(f"stopped ({signal.Signals(signum).name})", flush=True)
+    raise SystemExit(0)
+
+
+def cli() -> None:
+    run_cli(main, FLAGS)
+
+
+if __name__ == "__main__":
+    cli()
