@@ -20,7 +20,9 @@ import argparse
 import importlib
 import signal
 
-from synergy3DMM.cli import MODEL_FLAGS, add_model_flags, note
+from FaceBoxes.FaceBoxes import check_threshold
+from synergy3DMM.cli import MODEL_FLAGS, add_detector_flags, add_model_flags, note, resolve_assets
+from synergy3DMM.outputs import OUTPUT_MODES, make_outputs
 from synergy3DMM.serve.settings import API_KEY_VARIABLE, ServeSettings
 from utils.errors import SynergyError, run_cli
 
@@ -35,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> ServeSettings:
     parser.add_argument("--host", default=defaults.host,
                         help="address to listen on (default %(default)s: this machine only)")
     parser.add_argument("--port", type=int, default=defaults.port, help="port (default %(default)s)")
-    add_model_flags(parser, output=None)
+    add_model_flags(parser, output=None,
+                    output_help="folder for each request's temporary files (default: the system's)")
+    add_detector_flags(parser)
     parser.add_argument("--api-key", default=None,
                         help=f"key every /v1/ request must send (X-API-Key); default: ${API_KEY_VARIABLE}. "
                              "Required with a --host other machines can reach, unless --no-auth")
@@ -56,14 +60,18 @@ def parse_args(argv: list[str] | None = None) -> ServeSettings:
         host=args.host, port=args.port, weights=args.weights, arch=args.arch, device=args.device,
         backend=args.backend, api_key=args.api_key, no_auth=args.no_auth, max_upload_mb=args.max_upload_mb,
         max_megapixels=args.max_megapixels, queue=args.queue, batch_window_ms=args.batch_window_ms,
-        workers=args.workers, page=not args.no_page, temp_dir=args.output,
+        workers=args.workers, page=not args.no_page, temp_dir=args.output, threshold=args.threshold,
     ).with_key_from_environment()
     settings.check()
+    if settings.threshold is not None:
+        check_threshold(settings.threshold)  # before the server starts, not in its loading thread
     return settings
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_args(argv)
+    # every data file of every answer the service gives, before it starts: one line if one is missing
+    resolve_assets(make_outputs(OUTPUT_MODES), settings.weights)
     try:  # the app extra, checked before the server starts
         import uvicorn
 

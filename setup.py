@@ -190,14 +190,15 @@ def extensions() -> list[Extension]:
                      compiler_directives={"boundscheck": False, "wraparound": False})
 
 
-def moved_subpackages() -> list[str]:
-    """Every package of the moved units, by its wheel name."""
+def subpackages() -> list[str]:
+    """Every package under the package itself (`synergy3DMM.serve`) and of the moved
+    units, by its wheel name."""
     found = []
-    for unit in MOVED_PACKAGES:
+    for unit in (PACKAGE, *MOVED_PACKAGES):
         for init in sorted((HERE / unit).rglob("__init__.py")):
             parts = init.parent.relative_to(HERE).parts
-            if "__pycache__" not in parts:
-                found.append(".".join((PACKAGE, *parts)))
+            if "__pycache__" not in parts and parts != (PACKAGE,):
+                found.append(".".join(parts if unit == PACKAGE else (PACKAGE, *parts)))
     return found
 
 
@@ -210,7 +211,7 @@ def console_scripts() -> list[str]:
 def main() -> None:
     os.chdir(HERE)  # the extensions' sources are named relative to here
     setup(
-        packages=[PACKAGE, *moved_subpackages()],
+        packages=[PACKAGE, *subpackages()],
         package_dir={f"{PACKAGE}.{unit}": unit for unit in MOVED_PACKAGES},
         package_data={f"{PACKAGE}.utils": ["*.json"]},
         include_package_data=False,

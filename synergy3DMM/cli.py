@@ -32,13 +32,15 @@ MODEL_FLAGS = {"device": "--device", "backend": "--backend", "arch": "-a/--arch"
 FOLDER_FLAGS = {"shard": "--shard"}
 
 
-def add_model_flags(parser: argparse.ArgumentParser, output: str = "inference_output") -> None:
-    """-w/--weights, -a/--arch, -o/--output, --device, --backend and --onnx."""
+def add_model_flags(parser: argparse.ArgumentParser, output: str | None = "inference_output",
+                    output_help: str = "output folder (default %(default)s)") -> None:
+    """-w/--weights, -a/--arch, -o/--output (`output_help` says what it is), --device,
+    --backend and --onnx."""
     parser.add_argument("-w", "--weights", default=None,
                         help=f"SynergyNet or 3DDFA_V2 checkpoint (default {DEFAULT_WEIGHTS}, "
                              "or the 3DDFA_V2 regressor when that is absent)")
     parser.add_argument("-a", "--arch", default=None, help="backbone of the checkpoint (default: from its keys)")
-    parser.add_argument("-o", "--output", default=output, help="output folder (default %(default)s)")
+    parser.add_argument("-o", "--output", default=output, help=output_help)
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where the networks run")
     parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
                         help="auto (default): ONNX Runtime on a CPU (fastest there), PyTorch on a GPU")

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-trainset": ("build_trainset", "a training set in the original's format from any photos"),
     "export-onnx": ("export_onnx", "export a checkpoint or the detector to ONNX"),
     "fetch": ("fetch_assets", "fetch the data and weights into the data folder"),
+    "serve": ("app", "the web page and the HTTP API (needs the app extra)"),
 }
 CONSOLE_PREFIX = "synergy3dmm-"
 # Where the wheel puts the scripts (in a checkout they stay at the root)

@@ -278,6 +278,21 @@ def test_app_refuses_a_public_host_without_key_in_one_line():
     assert len(lines) == 1 and lines[0].startswith("error: --host 0.0.0.0") and "--no-auth" in lines[0]
 
 
+@pytest.mark.parametrize("flags, env, says", [
+    (["--threshold", "2"], {}, "error: detection threshold 2.0 is not a score"),
+    ([], {"SYNERGYNET_HOME": "{empty}"}, "3dmm_data/"),
+], ids=["bad threshold", "missing data"])
+def test_app_refuses_what_it_cannot_serve_before_it_starts(tmp_path, flags, env, says):
+    """A bad setting or a missing data file is one line and exit 1, before any server or
+    model loading thread starts (the data of every answer is resolved up front)."""
+    environment = {**__import__("os").environ, **{k: v.format(empty=tmp_path) for k, v in env.items()}}
+    result = subprocess.run([sys.executable, str(REPO / "app.py"), "--port", "9", *flags], cwd=REPO,
+                            capture_output=True, text=True, timeout=TIMEOUT, env=environment)
+    assert result.returncode == 1 and result.stdout == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], result.stderr
+
+
 @pytest.fixture(scope="module")
 def keyed():
     client = started(create_app(settings(api_key=KEY, host="0.0.0.0")))

@@ -87,7 +87,7 @@ class FaceService:
     def load(self) -> None:
         """Load the detector, the regressor and the 3DMM data, and start the threads."""
         pipeline = FacePipeline(self.settings.weights, self.settings.arch, self.settings.device,
-                                self.settings.backend, log=logger.info)
+                                self.settings.backend, log=logger.info, threshold=self.settings.threshold)
         pipeline.warm_up()
         self.prepare, cores = pipeline.side_by_side()
         # twice the cores: a request waiting for its batch leaves its core to another's detection
@@ -214,7 +214,7 @@ class FaceService:
         if self.on_faces is not None:
             self.on_faces(len(faces))
         source = Path(str(filename or "upload").replace("\\", "/")).name
-        return ImageResult(image, faces, source, safe_stem(filename))
+        return ImageResult(image, faces, source, safe_stem(filename), self.pipeline.model_block)
 
     @staticmethod
     def document(result: ImageResult, dense: bool = False) -> bytes:

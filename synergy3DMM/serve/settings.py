@@ -24,6 +24,7 @@ class ServeSettings:
     arch: str | None = None
     device: str = "auto"
     backend: str = "auto"
+    threshold: float | None = None  # the detector's score a face must exceed (None: FaceBoxes' own)
     api_key: str | None = None  # required on every /v1/ route when set
     no_auth: bool = False  # a non-loopback host without a key, on purpose
     max_upload_mb: float = 20.0  # an upload's bytes
