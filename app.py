@@ -55,12 +55,16 @@ def parse_args(argv: list[str] | None = None) -> ServeSettings:
     parser.add_argument("--batch-window-ms", type=float, default=defaults.batch_window_ms,
                         help="how long the regressor waits for other requests' faces (default %(default)g)")
     parser.add_argument("--no-page", action="store_true", help="the API alone, without the web page")
+    parser.add_argument("--access-log", action="store_true",
+                        help="a line per request on stdout (off by default: /metrics counts requests, and a line "
+                             "per request to a slow reader of stdout costs each request milliseconds)")
     args = parser.parse_args(argv)
     settings = ServeSettings(
         host=args.host, port=args.port, weights=args.weights, arch=args.arch, device=args.device,
         backend=args.backend, api_key=args.api_key, no_auth=args.no_auth, max_upload_mb=args.max_upload_mb,
         max_megapixels=args.max_megapixels, queue=args.queue, batch_window_ms=args.batch_window_ms,
         workers=args.workers, page=not args.no_page, temp_dir=args.output, threshold=args.threshold,
+        access_log=args.access_log,
     ).with_key_from_environment()
     settings.check()
     if settings.threshold is not None:
@@ -89,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stopped)
     uvicorn.run(APPLICATION, factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, timeout_graceful_shutdown=GRACEFUL_S, log_level="info")
+                workers=settings.workers, timeout_graceful_shutdown=GRACEFUL_S, log_level="info",
+                access_log=settings.access_log)
     return 0
 
 

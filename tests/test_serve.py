@@ -94,7 +94,7 @@ def test_faces_is_single_image_json(client, script_outputs, photo, name):
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     served = response.json()
     written = json.loads((script_outputs / "json" / f"{path.stem}.json").read_text())
-    assert served["image"] == path.name and set(served) == set(written)
+    assert served["image"] == path.name and set(served) == set(written) and served["model"] == written["model"]
     assert (served["width"], served["height"], len(served["faces"])) == (written["width"], written["height"],
                                                                           len(written["faces"]))
     for mine, theirs in zip(served["faces"], written["faces"]):

@@ -74,11 +74,13 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     return atomic_write(path, encode_image(path, image))
 
 
-def json_bytes(obj, where: str | os.PathLike) -> bytes:
+def json_bytes(obj, where: str | os.PathLike, compact: bool = False) -> bytes:
     """Strict JSON (no NaN or infinity, which other readers reject); a non-finite number is
-    a `SynergyError` naming `where` the document was to go."""
+    a `SynergyError` naming `where` the document was to go. Files are indented for people;
+    `compact` (HTTP answers) has no white space, and is several times faster to make (the
+    json module's C encoder does not indent)."""
     try:
-        text = json.dumps(obj, indent=1, allow_nan=False)
+        text = json.dumps(obj, allow_nan=False, **({"separators": (",", ":")} if compact else {"indent": 1}))
     except ValueError:
         raise SynergyError(f"cannot write {where}: a result is not a finite number (NaN or infinity)") from None
     return (text + "\n").encode()

@@ -123,7 +123,7 @@ def create_app(settings: ServeSettings, service: FaceService | None = None) -> F
         logger.exception("request failed")
         return error(500, f"internal error ({type(exc).__name__})")
 
-    def require_key(request: Request) -> None:
+    async def require_key(request: Request) -> None:  # async: FastAPI would run a plain def on another thread
         if not settings.api_key:
             return
         given = request.headers.get("x-api-key")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import re
 import threading
@@ -30,7 +29,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from synergy3DMM.outputs import OUTPUT_MODES, Drawing, ImageResult, make_outputs
+from synergy3DMM.outputs import OUTPUT_MODES, Drawing, ImageResult, image_document, make_outputs
 from synergy3DMM.pipeline import FacePipeline
 from synergy3DMM.serve.batcher import Batcher
 from synergy3DMM.serve.settings import ServeSettings
@@ -218,15 +217,14 @@ class FaceService:
 
     @staticmethod
     def document(result: ImageResult, dense: bool = False) -> bytes:
-        """The JSON document `singleImage.py --modes json` writes for the photo; with
-        `dense`, each face also has `vertices` (53215 x [x, y, z], image pixels)."""
-        (relative, payload), = make_outputs(["json"])[0].files(result)
-        if not dense:
-            return payload
-        document = json.loads(payload)
-        for face, entry in zip(result.faces, document["faces"]):
-            entry["vertices"] = np.round(np.asarray(face.vertices, dtype=np.float64).T, 4).tolist()
-        return json_bytes(document, relative)
+        """The JSON document `singleImage.py --modes json` writes for the photo (without its
+        indentation); with `dense`, each face also has `vertices` (53215 x [x, y, z], image
+        pixels)."""
+        document = image_document(result)
+        if dense:
+            for face, entry in zip(result.faces, document["faces"]):
+                entry["vertices"] = np.round(np.asarray(face.vertices, dtype=np.float64).T, 4).tolist()
+        return json_bytes(document, f"the answer for {result.source}", compact=True)
 
     @staticmethod
     def needs_dense(mode_or_format: str) -> bool:

@@ -33,6 +33,7 @@ class ServeSettings:
     batch_window_ms: float = 5.0  # how long the regressor waits for the faces of requests being prepared
     workers: int = 1  # processes (uvicorn's)
     page: bool = True  # the Gradio page at /
+    access_log: bool = False  # uvicorn's line per request on stdout
     max_video_seconds: float = 10.0  # the page's video: the first seconds are processed
     temp_dir: str | None = None  # where per-request temporary folders go (default: the system's)
 
