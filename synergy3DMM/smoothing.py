@@ -24,7 +24,7 @@ import numpy as np
 
 from utils.geometry import camera_to_crop, camera_to_image
 
-# Defaults measured on a moving photo (tests/test_video.py): jitter roughly halved, lag on a
+# Defaults measured on a moving photo (tests/synergy3DMM/test_video.py): jitter roughly halved, lag on a
 # fast move well under a frame.
 MIN_CUTOFF = 1.0  # Hz: the cut-off of a still face
 BETA = 10.0  # per (face size per second): how fast the cut-off rises with speed

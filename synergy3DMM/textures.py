@@ -168,7 +168,7 @@ def mirror_filled(texture: np.ndarray) -> np.ndarray:
     """A BGRA UV texture (`photo_uv_texture`) with each hidden texel whose mirror texel is
     visible given the mirror's colour (alpha 255): the face model is left-right symmetric
     and so is its UV layout (the vertex at (1 - u, v) is the mirror image of the one at
-    (u, v); tests/test_textures.py checks it on the mean shape), so the mirror of a texel is
+    (u, v); tests/synergy3DMM/test_textures.py checks it on the mean shape), so the mirror of a texel is
     the one at the other end of its row. Over a band of `SEAM` of the width along the
     border with the mirrored part, the visible texels fade into their mirror's colours, so
     that no seam shows where the photo's side ends."""

@@ -17,7 +17,8 @@ from typing import Callable, NamedTuple
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support import REPO_ROOT
+
 LAYER_NAMES = {1: "ground", 2: "networks", 3: "application", 4: "scripts"}
 PACKAGE_LAYERS = {"utils": 1, "backbone_nets": 2, "FaceBoxes": 2, "Sim3DR": 2, "synergy3DMM": 3, "bench": 4}
 ROOT_MODULE_LAYERS = {"model_building": 2, "loss_definition": 2}  # any other root module is a script

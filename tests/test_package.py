@@ -28,10 +28,9 @@ from pathlib import Path
 import pytest
 
 from synergy3DMM.commands import COMMANDS
-from test_assets import MIRROR, _mirror_without
+from tests.support import MIRROR, REPO_ROOT, mirror_without
 from utils import assets
 
-REPO = assets.REPO_ROOT
 TIMEOUT = 300
 # Anything that would still go to the network fails at once on a closed local port.
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
@@ -74,7 +73,7 @@ def needs_mirror() -> None:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    result = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out, REPO],
+    result = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out, REPO_ROOT],
                  cwd=out)
     assert result.returncode == 0, result.stderr[-3000:]
     (built,) = out.glob("synergy_3dmm-*.whl")
@@ -179,10 +178,10 @@ def checkout_file(wheel_name: str) -> Path:
     """The checkout's file of a module of the wheel (synergy3DMM/...)."""
     parts = wheel_name.split("/")[1:]
     if parts[0] == "scripts":
-        return REPO / parts[1]
+        return REPO_ROOT / parts[1]
     if parts[0] in MOVED or parts[0].removesuffix(".py") in MOVED:
-        return REPO.joinpath(*parts)
-    return REPO / "synergy3DMM" / Path(*parts)
+        return REPO_ROOT.joinpath(*parts)
+    return REPO_ROOT / "synergy3DMM" / Path(*parts)
 
 
 def test_wheel_holds_the_checkouts_code(wheel):
@@ -194,8 +193,8 @@ def test_wheel_holds_the_checkouts_code(wheel):
     assert generated <= set(modules)
     shipped = {checkout_file(name) for name in set(modules) - generated}
     expected = {p for unit in ("synergy3DMM", *MOVED) for p in
-                ([REPO / f"{unit}.py"] if (REPO / f"{unit}.py").is_file() else (REPO / unit).rglob("*.py"))}
-    expected |= {REPO / f"{script}.py" for script in SCRIPTS}
+                ([REPO_ROOT / f"{unit}.py"] if (REPO_ROOT / f"{unit}.py").is_file() else (REPO_ROOT / unit).rglob("*.py"))}
+    expected |= {REPO_ROOT / f"{script}.py" for script in SCRIPTS}
     assert shipped == {p for p in expected if "__pycache__" not in p.parts}
     rewritten = 0
     for name, text in sorted(modules.items()):
@@ -212,7 +211,7 @@ def test_wheel_holds_the_checkouts_code(wheel):
 
 
 def test_the_build_rewrites_imports_in_place_and_refuses_what_it_cannot(tmp_path):
-    build = runpy.run_path(str(REPO / "setup.py"), run_name="setup")  # its functions, without building
+    build = runpy.run_path(str(REPO_ROOT / "setup.py"), run_name="setup")  # its functions, without building
     names = build["wheel_names"]()
     source = ("import os\nfrom utils.io import read_image\nimport model_building\nimport utils.geometry as g\n"
               "from . import sibling\nfrom synergy3DMM.outputs import Output\n\n\ndef f():\n"
@@ -345,7 +344,7 @@ def test_mirror_without_the_uv_map(venv, user_folder, onnx_cache, tmp_path):
     (its data fetched from the mirror on first use); meshes fail once, up front, naming
     the file, with nothing written."""
     needs_mirror()
-    mirror = _mirror_without(MIRROR, tmp_path / "mirror", "3dmm_data/BFM_UV.npy")
+    mirror = mirror_without(MIRROR, tmp_path / "mirror", "3dmm_data/BFM_UV.npy")
     home = tmp_path / "home"
     home.mkdir()
     env = {"HOME": str(home), "SYNERGYNET_MIRROR": str(mirror), **onnx_cache}

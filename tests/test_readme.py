@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO_ROOT, require_asset
+from tests.support import REPO_ROOT, require_asset
 
 TIMEOUT = 600
 

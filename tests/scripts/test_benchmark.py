@@ -25,16 +25,16 @@ from typing import Callable
 import cv2
 import numpy as np
 import pytest
+
+from tests.support import REPO_ROOT, require_asset
 import torch
 import torch.nn.functional as F
 
 import benchmark
-from conftest import require_asset
 from utils import assets
 from utils.evaluation import PoseGroundTruth, aflw_nme, nme, nme_stats, pose_mae, pose_message, select_images
 from utils.errors import SynergyError, run_cli
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"
 WHITENING_3DDFA_V2 = "pretrained/3ddfa_v2/param_mean_std_62d_120x120.pkl"
 AFLW2000_GT = "aflw2000_data/eval/AFLW2000-3D.pts68.npy"

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO_ROOT
+
 TIMEOUT = 300  # seconds: an export took 5-11 s here on a busy 2-core machine; this only stops a hang
 # Regressor on reference/inputs.npz against the original's forward_test (whitened, |values|
 # 1.6e-3 .. 0.2): measured 8.9e-8 absolute; rtol 1e-5 with a floor of 1e-6, a thousand
@@ -25,7 +26,7 @@ SCORE_ATOL = 1e-6
 
 def run_export(*args: str, cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "SYNERGYNET_CACHE": str(cache)}  # whatever it caches stays private
-    return subprocess.run([sys.executable, str(REPO / "export_onnx.py"), *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, str(REPO_ROOT / "export_onnx.py"), *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=TIMEOUT)
 
 

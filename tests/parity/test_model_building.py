@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DEG_ATOL, NET_ATOL, NET_RTOL, PX_ATOL
+from tests.support import DEG_ATOL, NET_ATOL, NET_RTOL, PX_ATOL
 from model_building import SynergyNet
 from utils.ddfa import CenterCrop, Normalize, ToTensor
 

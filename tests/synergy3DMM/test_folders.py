@@ -14,7 +14,7 @@ import pytest
 from synergy3DMM.folders import FolderSummary, OutputNames, process_images
 from synergy3DMM.outputs import DEFAULT_MODES, OUTPUT_MODES, make_outputs, needs_dense
 from synergy3DMM.pipeline import FacePipeline
-from test_single_image import MB05, assert_one_line_error, run_single_image, tree
+from tests.support import MB05, assert_one_line_error, run_single_image, tree
 from utils import assets
 from utils.device import resolve_backend
 from utils.errors import SynergyError

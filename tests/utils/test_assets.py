@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import skip_unless_required
+from tests.support import MIRROR, mirror_without, skip_unless_required
 from utils import assets
 from utils.errors import SynergyError
 from utils.io import read_image, safe_pickle_loads, to_bgr8
 
-MIRROR = Path(os.environ.get("SYNERGYNET_MIRROR", assets.REPO_ROOT.parent / "shared" / "assets"))
 
 
 @pytest.fixture
@@ -52,17 +51,6 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     return attempts
-
-
-def _mirror_without(mirror: Path, copy: Path, missing: str) -> Path:
-    """A copy of the mirror (links to its files) without the file `missing`."""
-    for path in mirror.rglob("*"):
-        rel = path.relative_to(mirror)
-        if not path.is_file() or rel.as_posix() == missing:
-            continue
-        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
-        (copy / rel).symlink_to(path)
-    return copy
 
 
 def test_manifest_places_every_asset_of_the_original_layout():
@@ -200,7 +188,7 @@ def test_real_use_keeps_retrying():
 
 
 def test_mirror_without_a_file_is_refused_without_the_network(data_root, mirror, tmp_path, no_network):
-    copy = _mirror_without(mirror, tmp_path / "mirror", "weights/FaceBoxesProd.pth")
+    copy = mirror_without(mirror, tmp_path / "mirror", "weights/FaceBoxesProd.pth")
     with pytest.raises(SynergyError) as exc:
         assets.fetch(assets.DEFAULT_GROUPS, mirror=copy, log=lambda _: None)
     message = str(exc.value)
@@ -232,7 +220,7 @@ def test_extra_assets_missing_from_the_mirror_are_skipped(data_root, tmp_path, n
 
 def test_fetch_assets_with_a_file_missing_from_the_mirror_fails_with_one_line(mirror, tmp_path):
     """What `.ci/run` does (set-up with the shared mirror), with one mirror file removed."""
-    copy = _mirror_without(mirror, tmp_path / "mirror", "images/sample_2.jpg")
+    copy = mirror_without(mirror, tmp_path / "mirror", "images/sample_2.jpg")
     env = {k: v for k, v in os.environ.items() if k != "SYNERGYNET_MIRROR"}
     env.update(SYNERGYNET_HOME=str(tmp_path / "root"),
                # anything that would still go out fails at once on a closed local port
@@ -435,7 +423,7 @@ def test_resolve_fetches_what_is_missing_at_once_from_the_mirror(data_root, mirr
     mirror; what the mirror lacks is one error naming it, and is not asked for again."""
     monkeypatch.setattr(assets, "is_checkout", lambda: False)
     monkeypatch.setattr(assets, "_UNFETCHABLE", {})
-    partial = _mirror_without(mirror, tmp_path / "partial", "3dmm_data/BFM_UV.npy")
+    partial = mirror_without(mirror, tmp_path / "partial", "3dmm_data/BFM_UV.npy")
     monkeypatch.setenv(assets.MIRROR_ENV, str(partial))
     needed = {"3dmm_data/keypoints_sim.npy": "3DMM data", "3dmm_data/tri.mat": "the obj output"}
     places = assets.resolve(needed)

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEG_ATOL, NET_ATOL, NET_RTOL, PX_ATOL
-from test_single_image import MB05, run_single_image
+from tests.support import DEG_ATOL, MB05, NET_ATOL, NET_RTOL, PX_ATOL, run_single_image
 from utils import assets, params
 from utils.errors import SynergyError
 from utils.io import read_image

@@ -12,28 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-MB05 = "pretrained/3ddfa_v2/mb05_120x120.pth"
-TIMEOUT = 300  # seconds: a run takes a few seconds here; this only stops a hang
-# Landmarks, boxes and roi boxes against the 3DDFA_V2 reference: measured worst 1.7e-4 px
-# (landmark x; y 1.3e-4, z 6.5e-5; boxes 1.1e-4) on two_faces_720p.jpg, JSON rounding to 4
-# decimals included (the issue measured 2.4e-4 over all the reference's photos); 1e-3 px
-# leaves a margin of 4.
-PX_ATOL = 1e-3
+from tests.support import MB05, PX_ATOL, REPO_ROOT, assert_one_line_error, run_single_image, tree
+
+# Landmarks, boxes and roi boxes against the 3DDFA_V2 reference within PX_ATOL: measured worst
+# 1.7e-4 px (landmark x; y 1.3e-4, z 6.5e-5; boxes 1.1e-4) on two_faces_720p.jpg, JSON
+# rounding to 4 decimals included.
 JSON_ROUNDING = 5e-5  # the JSON's coordinates have 4 decimals
-
-
-def run_single_image(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "singleImage.py"), *args], cwd=cwd,
-                          env=None if env is None else {**os.environ, **env},
-                          capture_output=True, text=True, timeout=TIMEOUT)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:
-    assert result.returncode == 1, result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert lines[-1].startswith("error: ") and needle in lines[-1], result.stderr
-    assert "Traceback" not in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -210,11 +194,6 @@ def folder_of(tmp_path: Path, photo, files: dict[str, str]) -> Path:
             shutil.copy(photo(source), folder / name)
     return folder
 
-
-def tree(folder: Path) -> list[str]:
-    """Every output file under `folder`, relative, sorted (not the run's journal, `.synergynet/`)."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and not p.relative_to(folder).parts[0].startswith("."))
 
 
 def test_mesh_obj(tmp_path, photo, reference):
@@ -410,7 +389,7 @@ def test_scripts_keep_numpy_blas_on_one_thread_unless_told(script, preset, expec
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     if preset is not None:
         env["OPENBLAS_NUM_THREADS"] = preset
-    result = subprocess.run([sys.executable, "-c", WATCH_NUMPY.format(script=script)], cwd=REPO, env=env,
+    result = subprocess.run([sys.executable, "-c", WATCH_NUMPY.format(script=script)], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == repr([expected])

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import skip_unless_required
+from tests.support import REPO_ROOT, skip_unless_required
+
 
 pytest.importorskip("fastapi", reason="the app extra is not installed")
 
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "tests" / "artifacts"
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 MB05 = "pretrained/3ddfa_v2/mb05_120x120.pth"
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox",
@@ -48,8 +48,8 @@ class Server:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("SYNERGYNET_API_KEY", None)
         with open(self.stdout, "w") as out, open(self.stderr, "w") as err:
-            self.process = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(self.port), "-w", MB05,
-                                             "--device", "cpu", *flags], cwd=REPO, stdout=out, stderr=err, env=env)
+            self.process = subprocess.Popen([sys.executable, str(REPO_ROOT / "app.py"), "--port", str(self.port), "-w", MB05,
+                                             "--device", "cpu", *flags], cwd=REPO_ROOT, stdout=out, stderr=err, env=env)
         deadline = time.monotonic() + START_S
         while not self.ready():
             if self.process.poll() is not None or time.monotonic() > deadline:

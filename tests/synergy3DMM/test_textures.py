@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.support import REPO_ROOT
+
 from synergy3DMM.outputs import ImageResult, MeshOutput, UVMapOutput, make_outputs, save_image_outputs
 from synergy3DMM.pipeline import FacePipeline, crop_batch
 from synergy3DMM.textures import depth_buffer, filled, mirror_filled, photo_uv_texture, photo_uv_textures
@@ -20,7 +22,6 @@ from utils.params import load_3dmm
 from utils.uv import uv_lookup, uv_sample
 from utils.writers import glb_bytes, obj_bytes
 
-REPO = Path(__file__).resolve().parent.parent
 MB05 = "pretrained/3ddfa_v2/mb05_120x120.pth"
 TIMEOUT = 300
 
@@ -229,7 +230,7 @@ def test_mesh_output_rejects_unknown_format():
 
 
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / script), *args, "-w", MB05, "--device", "cpu"], cwd=REPO,
+    return subprocess.run([sys.executable, str(REPO_ROOT / script), *args, "-w", MB05, "--device", "cpu"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=TIMEOUT)
 
 

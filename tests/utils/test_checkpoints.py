@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import NET_ATOL, NET_RTOL, PX_ATOL
+from tests.support import NET_ATOL, NET_RTOL, PX_ATOL
 from model_building import SynergyNet
 from utils import assets
 from utils.cropping import crop_faces, normalize_crops, roi_box_3ddfa_v2

@@ -26,13 +26,12 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 import fetch_assets
-from conftest import skip_unless_required
+from tests.support import MIRROR, skip_unless_required
 from utils import assets
 from utils.errors import SynergyError
 
 REPO_ROOT = assets.REPO_ROOT
 REFERENCE_DIR = Path(os.environ.get("SYNERGYNET_REFERENCE", REPO_ROOT.parent / "shared" / "reference"))
-MIRROR = Path(os.environ.get("SYNERGYNET_MIRROR", REPO_ROOT.parent / "shared" / "assets"))
 
 OFFICIAL = {a.path: a for a in assets.load_manifest() if a.group == "official"}
 BEST = OFFICIAL["pretrained/best.pth.tar"]

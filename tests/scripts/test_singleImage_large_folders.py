@@ -19,7 +19,7 @@ import pytest
 
 from synergy3DMM.folders import RECORDS, Journal
 from synergy3DMM.sharding import Shard, rank_device
-from test_single_image import MB05, REPO
+from tests.support import MB05, REPO_ROOT
 from utils import assets
 
 TIMEOUT = 300  # seconds: a run here takes a few; this only stops a hang
@@ -45,7 +45,7 @@ def folder_of(root: Path, count: int, photo: Path) -> Path:
 
 
 def single_image(folder: Path, out: Path, weights: str, *extra: str) -> list[str]:
-    return [sys.executable, str(REPO / "singleImage.py"), "-f", str(folder), "-o", str(out), "-w", weights,
+    return [sys.executable, str(REPO_ROOT / "singleImage.py"), "-f", str(folder), "-o", str(out), "-w", weights,
             "--device", "cpu", "--json-only", *extra]
 
 
@@ -172,7 +172,7 @@ def test_shards_split_the_folder(tmp_path, photo, env, weights):
 
 
 def test_bad_shard_is_flag_advice(tmp_path, photo, weights):
-    from test_single_image import assert_one_line_error, run_single_image
+    from tests.support import assert_one_line_error, run_single_image
 
     result = run_single_image("-f", str(photo("portrait.jpg")), "-w", weights, "--shard", "2/2", "-o",
                               str(tmp_path / "o"))

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.support import NET_ATOL, NET_RTOL, REPO_ROOT, require_asset
 import torch
 
-from conftest import NET_ATOL, NET_RTOL, require_asset
 from utils.errors import SynergyError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 LABELLER = "pretrained/3ddfa_v2/mb05_120x120.pth"
 
 
@@ -263,7 +263,7 @@ def test_validation_on_aflw2000_is_benchmark_py_on_the_checkpoint(trainset, tmp_
     validation says so, trains on the whole list, and its NME is what benchmark.py reports
     for the checkpoint written at that epoch."""
     from synergy3DMM.training import epoch_checkpoint, train
-    from test_benchmark import build_mini_dataset
+    from tests.scripts.test_benchmark import build_mini_dataset
 
     bench = build_mini_dataset(tmp_path / "aflw2000", photo, ref_json("3ddfa_v2_mb05_landmarks.json"))
     data = subset(trainset, tmp_path / "data", 8)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import NET_ATOL, NET_RTOL
+from tests.support import NET_ATOL, NET_RTOL
 from model_building import SynergyNet
 from synergy3DMM import runners
 from utils import assets

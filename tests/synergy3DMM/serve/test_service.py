@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.support import PX_ATOL, REPO_ROOT  # noqa: E402
+
 pytest.importorskip("fastapi", reason="the app extra is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from conftest import PX_ATOL  # noqa: E402
 from synergy3DMM.pipeline import Detections  # noqa: E402
 from synergy3DMM.serve.batcher import Batcher  # noqa: E402
 from synergy3DMM.serve.http import create_app  # noqa: E402
@@ -30,7 +31,6 @@ from synergy3DMM.serve.service import safe_stem  # noqa: E402
 from synergy3DMM.serve.settings import ServeSettings, is_loopback  # noqa: E402
 from utils.errors import SynergyError  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 MB05 = "pretrained/3ddfa_v2/mb05_120x120.pth"
 PHOTOS = ("trump_hillary.jpg", "sample_2.jpg", "sample_1.jpg")  # 2, 1 and 10 faces
 KEY = "k3y-for-tests"
@@ -64,9 +64,9 @@ def script_outputs(tmp_path_factory, photo):
     """singleImage.py's files for the demo photos, one run per photo (as the API serves one)."""
     out = tmp_path_factory.mktemp("single")
     for name in PHOTOS:
-        result = subprocess.run([sys.executable, str(REPO / "singleImage.py"), "-f", str(photo(name)), "-o", str(out),
+        result = subprocess.run([sys.executable, str(REPO_ROOT / "singleImage.py"), "-f", str(photo(name)), "-o", str(out),
                                  "-w", MB05, "--device", "cpu", "--modes", "json,3d,solid,pose,glb"],
-                                cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT)
         assert result.returncode == 0, result.stderr
     return out
 
@@ -270,7 +270,7 @@ def test_the_key_rule():
 
 
 def test_app_refuses_a_public_host_without_key_in_one_line():
-    result = subprocess.run([sys.executable, str(REPO / "app.py"), "--host", "0.0.0.0"], cwd=REPO,
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "app.py"), "--host", "0.0.0.0"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=TIMEOUT,
                             env={k: v for k, v in __import__("os").environ.items() if k != "SYNERGYNET_API_KEY"})
     assert result.returncode == 1 and result.stdout == ""
@@ -286,7 +286,7 @@ def test_app_refuses_what_it_cannot_serve_before_it_starts(tmp_path, flags, env,
     """A bad setting or a missing data file is one line and exit 1, before any server or
     model loading thread starts (the data of every answer is resolved up front)."""
     environment = {**__import__("os").environ, **{k: v.format(empty=tmp_path) for k, v in env.items()}}
-    result = subprocess.run([sys.executable, str(REPO / "app.py"), "--port", "9", *flags], cwd=REPO,
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "app.py"), "--port", "9", *flags], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=TIMEOUT, env=environment)
     assert result.returncode == 1 and result.stdout == "", result.stdout
     lines = result.stderr.strip().splitlines()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from tests.support import REPO_ROOT
 from synergy3DMM.outputs import ImageResult, MapOutput, make_outputs
 from synergy3DMM.pipeline import FacePipeline
 from utils.io import read_image

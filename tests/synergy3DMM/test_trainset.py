@@ -6,15 +6,14 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import PX_ATOL, require_asset
+from tests.support import PX_ATOL, REPO_ROOT, require_asset
+
 from utils.errors import SynergyError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 LABELLER = "pretrained/3ddfa_v2/mb05_120x120.pth"
 
 

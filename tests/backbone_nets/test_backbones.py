@@ -15,7 +15,7 @@ from backbone_nets import BACKBONE_NAMES, build_backbone
 from backbone_nets.mobilenetv1_backbone import mobilenet_05
 from backbone_nets.resnest_backbone import resnest50
 from backbone_nets.resnet_backbone import resnet50
-from conftest import require_asset
+from tests.support import require_asset
 from utils.checkpoints import from_3ddfa_v2_state_dict, load_checkpoint
 from utils.io import read_image
 

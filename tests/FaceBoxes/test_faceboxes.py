@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import skip_unless_required
+from tests.support import skip_unless_required
 from FaceBoxes import FaceBoxes
 from FaceBoxes.FaceBoxes import WEIGHTS, fit_scale
 from FaceBoxes.utils import nms_wrapper

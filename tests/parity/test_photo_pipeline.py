@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support import REPO_ROOT
+
 from utils.cropping import crop_faces
 from utils.io import read_image
 from synergy3DMM.pipeline import Face, FacePipeline
 
 BACKENDS = ("torch", "onnx")  # every backend runs the parity checks
 
-REPO = Path(__file__).resolve().parent.parent
 IMAGES = ("img0", "img1", "img2")  # two_faces_720p.jpg, portrait.jpg, group_photo.jpg
 TIMEOUT = 300  # seconds: a singleImage.py run takes a few seconds here; this only stops a hang
 
@@ -175,9 +176,9 @@ def photo_folder(tmp_path_factory, photo, photo_ref) -> Path:
 
 def run_json_only(folder: Path, out: Path, checkpoint: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, SYNERGYNET_CACHE=str(cache))
-    return subprocess.run([sys.executable, str(REPO / "singleImage.py"), "-f", str(folder), "-w", str(checkpoint),
+    return subprocess.run([sys.executable, str(REPO_ROOT / "singleImage.py"), "-f", str(folder), "-w", str(checkpoint),
                            "-o", str(out), "--device", "cpu", "--json-only", *extra],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")

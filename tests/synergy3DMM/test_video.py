@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from tests.support import REPO_ROOT
 from synergy3DMM.outputs import make_outputs
 from synergy3DMM.pipeline import FacePipeline
 from synergy3DMM.video import open_source, process_video
