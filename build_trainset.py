@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from synergy3DMM.pipeline import FacePipeline
-    from synergy3DMM.trainset import LABELLER, Augmentation, build_trainset
+    from synergy3DMM.trainset import Augmentation, build_trainset
 
     try:
         rotations = tuple(float(r) for r in args.rotations.split(",") if r.strip())
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     aug = Augmentation(crops_per_face=args.crops_per_face, flip=not args.no_flip, rotations=rotations,
                        min_face=args.min_face, seed=args.seed)
     log = lambda note: print(note, file=sys.stderr)  # noqa: E731
-    from utils.assets import asset_path
+    from utils import assets
 
-    weights = args.weights or asset_path(LABELLER)  # the default lives under the data root, not the cwd
+    weights = args.weights or assets.asset_path(assets.TDDFA_V2_WEIGHTS)  # the default lives under the data root, not the cwd
     pipeline = FacePipeline(weights, device=args.device, backend=args.backend, log=log)
     summary = build_trainset(args.files, args.out, pipeline, aug, progress=not args.no_progress, log=log)
     print(summary.line())

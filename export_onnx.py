@@ -39,10 +39,10 @@ def main() -> int:
     check_output(Path(args.output))
 
     if args.detector:
-        from FaceBoxes.FaceBoxes import WEIGHTS, FaceBoxes
+        from FaceBoxes.FaceBoxes import FaceBoxes
         from utils import assets
 
-        weights = args.weights or assets.require(WEIGHTS, "FaceBoxes weights")
+        weights = args.weights or assets.require(assets.FACEBOXES_WEIGHTS, "FaceBoxes weights")
         path = FaceBoxes.build_net(weights).export_onnx(args.output)
     else:
         from model_building import SynergyNet

@@ -27,9 +27,6 @@ from .utils.config import (CONFIDENCE_THRESHOLD, KEEP_TOP_K, MAX_HEIGHT, MAX_WID
 from .utils.nms_wrapper import nms
 from .utils.prior_box import prior_boxes
 
-WEIGHTS = "FaceBoxes/weights/FaceBoxesProd.pth"
-
-
 class InputScale(NamedTuple):
     """How the image was scaled for the network."""
 
@@ -87,7 +84,7 @@ class FaceBoxes:
         self.device = str(device)
         self.timer_flag = timer_flag
         self.threshold = check_threshold(threshold)
-        self.weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "FaceBoxes weights")
+        self.weights = Path(weights) if weights is not None else assets.require(assets.FACEBOXES_WEIGHTS, "FaceBoxes weights")
         self.net = None
         if runner is None:
             self.net = self.build_net(self.weights, self.device)

@@ -333,23 +333,22 @@ def bench_overlay(repeats: int, report: dict) -> None:
     import onnxruntime
 
     from bench import tddfa_v2_way
-    from FaceBoxes.FaceBoxes import WEIGHTS
     from Sim3DR import RenderPipeline
     from synergy3DMM import runners
     from synergy3DMM.outputs import ImageResult, make_outputs, save_image_outputs
-    from synergy3DMM.pipeline import FALLBACK_WEIGHTS, FacePipeline
+    from synergy3DMM.pipeline import FacePipeline
     from synergy3DMM.render import cfg
     from utils import assets
     from utils.io import read_image
     from utils.params import load_3dmm
 
-    weights = assets.require(FALLBACK_WEIGHTS)
+    weights = assets.require(assets.TDDFA_V2_WEIGHTS)
     pipeline = FacePipeline(weights, log=lambda _: None)  # auto: ONNX Runtime on a CPU
     overlay = make_outputs(["3d"])
     regressor, info = runners.onnx_regressor(weights)
-    runners.onnx_detector(assets.require(WEIGHTS))  # exported once, then read as 3DDFA_V2 reads its model
+    runners.onnx_detector(assets.require(assets.FACEBOXES_WEIGHTS))  # exported once, then read as 3DDFA_V2 reads its model
     # 3DDFA_V2 opens its models with ONNX Runtime's default options
-    detector_session = onnxruntime.InferenceSession(str(runners.cache_path("faceboxes", assets.require(WEIGHTS))))
+    detector_session = onnxruntime.InferenceSession(str(runners.cache_path("faceboxes", assets.require(assets.FACEBOXES_WEIGHTS))))
     regressor_session = onnxruntime.InferenceSession(str(regressor.path))
     triangles, render_app = load_3dmm().triangles, RenderPipeline(**cfg)
     with tempfile.TemporaryDirectory() as tmp:

@@ -60,23 +60,22 @@ def runners(video: Path, out: Path):
     import onnxruntime
 
     from bench import tddfa_v2_video_way
-    from FaceBoxes.FaceBoxes import WEIGHTS
     from Sim3DR import RenderPipeline
     from synergy3DMM import runners as model_runners
     from synergy3DMM.outputs import make_outputs
-    from synergy3DMM.pipeline import FALLBACK_WEIGHTS, FacePipeline
+    from synergy3DMM.pipeline import FacePipeline
     from synergy3DMM.render import cfg
     from synergy3DMM.video import open_source, process_video
     from utils import assets
     from utils.params import load_3dmm
 
-    weights = assets.require(FALLBACK_WEIGHTS)
+    weights = assets.require(assets.TDDFA_V2_WEIGHTS)
     pipeline = FacePipeline(weights, log=lambda _: None)  # auto: ONNX Runtime on a CPU
     pipeline.warm_up()
     drawings = make_outputs(["3d"])
     regressor, info = model_runners.onnx_regressor(weights)
-    model_runners.onnx_detector(assets.require(WEIGHTS))  # exported once, then read as 3DDFA_V2 reads it
-    detector_session = onnxruntime.InferenceSession(str(model_runners.cache_path("faceboxes", assets.require(WEIGHTS))))
+    model_runners.onnx_detector(assets.require(assets.FACEBOXES_WEIGHTS))  # exported once, then read as 3DDFA_V2 reads it
+    detector_session = onnxruntime.InferenceSession(str(model_runners.cache_path("faceboxes", assets.require(assets.FACEBOXES_WEIGHTS))))
     regressor_session = onnxruntime.InferenceSession(str(regressor.path))
     triangles, render_app = load_3dmm().triangles, RenderPipeline(**cfg)
 

@@ -20,7 +20,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from FaceBoxes.utils.config import VIS_THRESHOLD  # noqa: E402
 from synergy3DMM.folders import BATCH_IMAGES, PREFETCH  # noqa: E402
 from synergy3DMM.outputs import Output, assets_of  # noqa: E402
-from synergy3DMM.pipeline import DEFAULT_WEIGHTS, pipeline_assets  # noqa: E402
+from synergy3DMM.pipeline import pipeline_assets  # noqa: E402
 from utils import assets  # noqa: E402
 from utils.device import BACKEND_CHOICES, DEVICE_CHOICES  # noqa: E402
 from utils.errors import SynergyError  # noqa: E402
@@ -37,7 +37,7 @@ def add_model_flags(parser: argparse.ArgumentParser, output: str | None = "infer
     """-w/--weights, -a/--arch, -o/--output (`output_help` says what it is), --device,
     --backend and --onnx."""
     parser.add_argument("-w", "--weights", default=None,
-                        help=f"SynergyNet or 3DDFA_V2 checkpoint (default {DEFAULT_WEIGHTS}, "
+                        help=f"SynergyNet or 3DDFA_V2 checkpoint (default {assets.OFFICIAL_WEIGHTS}, "
                              "or the 3DDFA_V2 regressor when that is absent)")
     parser.add_argument("-a", "--arch", default=None, help="backbone of the checkpoint (default: from its keys)")
     parser.add_argument("-o", "--output", default=output, help=output_help)

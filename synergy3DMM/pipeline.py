@@ -26,16 +26,12 @@ import numpy as np
 
 from synergy3DMM import runners
 from utils import assets, geometry
-from utils.checkpoints import WHITENING_3DDFA_V2
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops, roi_box_as_given
 from utils.device import cpu_cores, resolve_backend
 from utils.errors import SynergyError
 from utils.param_layout import NUM_PARAMS
 from utils.params import CORE_FILES, Whitening, data_files, load_3dmm
 
-DEFAULT_WEIGHTS = "pretrained/best.pth.tar"
-FALLBACK_WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"
-FALLBACK_WHITENING = f"pretrained/3ddfa_v2/{WHITENING_3DDFA_V2}"
 
 logger = logging.getLogger("synergynet")
 
@@ -49,13 +45,12 @@ def pipeline_assets(weights: str | Path | None = None, pre_cropped: bool = False
     it): the 3DMM data, the detector (unless every image is a face cropped already) and,
     without `weights`, the official weights when present, else the 3DDFA_V2 regressor and
     its whitening. For `utils.assets.resolve`, before any work."""
-    from FaceBoxes.FaceBoxes import WEIGHTS as DETECTOR_WEIGHTS
 
     needed = data_files(CORE_FILES, "3DMM data")
     if not pre_cropped:
-        needed[DETECTOR_WEIGHTS] = "the FaceBoxes detector"
-    if weights is None and not assets.asset_path(DEFAULT_WEIGHTS).is_file():
-        needed.update({FALLBACK_WEIGHTS: "the 3DDFA_V2 regressor", FALLBACK_WHITENING: "the 3DDFA_V2 regressor"})
+        needed[assets.FACEBOXES_WEIGHTS] = "the FaceBoxes detector"
+    if weights is None and not assets.asset_path(assets.OFFICIAL_WEIGHTS).is_file():
+        needed.update({assets.TDDFA_V2_WEIGHTS: "the 3DDFA_V2 regressor", assets.TDDFA_V2_WHITENING: "the 3DDFA_V2 regressor"})
     return needed
 
 
@@ -69,18 +64,18 @@ def resolve_weights(weights: str | Path | None, log: Callable[[str], None] = _lo
             return assets.asset_path(path)  # `-w pretrained/best.pth.tar` from any folder: the data folder's
         if not path.is_file():
             hint = ""
-            if path.name == Path(DEFAULT_WEIGHTS).name:  # the official weights, named as the README does
+            if path.name == Path(assets.OFFICIAL_WEIGHTS).name:  # the official weights, named as the README does
                 hint = (f"; the official weights come from Google Drive: `{assets.fetch_command()} "
-                        f"--official-weights` puts them at {assets.asset_path(DEFAULT_WEIGHTS)}")
+                        f"--official-weights` puts them at {assets.asset_path(assets.OFFICIAL_WEIGHTS)}")
             raise SynergyError(f"weights file {path} not found{hint}", option="weights")
         return path
-    official = assets.asset_path(DEFAULT_WEIGHTS)
+    official = assets.asset_path(assets.OFFICIAL_WEIGHTS)
     if official.is_file():
         return official
     # an installed package fetches it on first use; else one line naming the fetch command
-    fallback = assets.require(FALLBACK_WEIGHTS, "the 3DDFA_V2 regressor")
-    note = (f"note: {DEFAULT_WEIGHTS} is absent (get it with `{assets.fetch_command()} --official-weights`); "
-            f"using the 3DDFA_V2 regressor {FALLBACK_WEIGHTS} instead")
+    fallback = assets.require(assets.TDDFA_V2_WEIGHTS, "the 3DDFA_V2 regressor")
+    note = (f"note: {assets.OFFICIAL_WEIGHTS} is absent (get it with `{assets.fetch_command()} --official-weights`); "
+            f"using the 3DDFA_V2 regressor {assets.TDDFA_V2_WEIGHTS} instead")
     if log is _log:  # another model than asked for: a warning, seen without configuring logging
         logger.warning(note)
     else:

@@ -217,11 +217,11 @@ def detector(weights: str | os.PathLike | None, backend: str, device: str, log: 
     ONNX Runtime, each call on `threads` threads (default: all cores; 1 for detectors that
     run side by side on several images). `threshold`: the score a face must exceed
     (default FaceBoxes' 0.5)."""
-    from FaceBoxes.FaceBoxes import WEIGHTS, FaceBoxes, check_threshold
+    from FaceBoxes.FaceBoxes import FaceBoxes, check_threshold
     from FaceBoxes.utils.config import VIS_THRESHOLD
     from utils import assets
 
     threshold = check_threshold(VIS_THRESHOLD if threshold is None else threshold)  # before any work
-    weights = Path(weights) if weights is not None else assets.require(WEIGHTS, "the FaceBoxes detector")
+    weights = Path(weights) if weights is not None else assets.require(assets.FACEBOXES_WEIGHTS, "the FaceBoxes detector")
     runner = onnx_detector(weights, device, log, threads) if backend == "onnx" else None
     return FaceBoxes(device=device, weights=weights, runner=runner, threshold=threshold)

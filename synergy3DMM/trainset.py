@@ -45,7 +45,6 @@ CROPS_DIR = "train_aug_120x120"
 LIST_FILE = "train_aug_120x120.list.train"
 PARAM_FILE = "param_all_norm_v201.pkl"
 RECORDS_DIR = ".build"
-LABELLER = "pretrained/3ddfa_v2/mb05_120x120.pth"
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ def build_trainset(source: str | Path, out: str | Path, pipeline: FacePipeline |
         raise SynergyError(f"no images in {source}")
     if aug.crops_per_face < 1:
         raise SynergyError(f"crops per face must be at least 1 (got {aug.crops_per_face})", option="crops_per_face")
-    pipeline = pipeline or FacePipeline(assets.asset_path(LABELLER), log=log)
+    pipeline = pipeline or FacePipeline(assets.asset_path(assets.TDDFA_V2_WEIGHTS), log=log)
     labeller = str(pipeline.regressor.weights)
     target = load_3dmm().whitening
     out = Path(out)

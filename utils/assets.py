@@ -74,6 +74,18 @@ INSTALLED_FETCH_COMMAND = "synergy3dmm-fetch"
 MIRROR_ENV = "SYNERGYNET_MIRROR"
 APP_NAME = "synergynet"
 
+# Every asset the code names, relative to the data root, named here once (the manifest gives
+# each file's URL and checksums; tests/utils/test_assets.py checks these against it).
+MORPHABLE_MODEL_DIR = "3dmm_data"  # the 3DMM: mean shape, bases, landmark indices, whitening, triangles, UV
+FACEBOXES_WEIGHTS = "FaceBoxes/weights/FaceBoxesProd.pth"
+OFFICIAL_WEIGHTS = "pretrained/best.pth.tar"  # SynergyNet's (Google Drive, fetched when asked for)
+TDDFA_V2_WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"  # the regressor used without the official weights
+TDDFA_V2_WHITENING = "pretrained/3ddfa_v2/param_mean_std_62d_120x120.pkl"
+AFLW2000_DIR = "aflw2000_data"  # crops, list and ground truth of the benchmark
+AFLW_DIR = "aflw_data"
+EVAL_SUBDIR = "eval"  # the ground-truth arrays inside a benchmark folder
+DEMO_PHOTOS_DIR = "img"
+
 DEFAULT_GROUPS = ("core", "demo", "eval")
 ALL_GROUPS = DEFAULT_GROUPS + ("extra", "official", "benchmark", "3dmm")
 

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 NETWORK_PREFIXES = ("I2P.", "forwardDirection.", "reverseDirection.")
 REFINER_PREFIXES = ("forwardDirection.", "reverseDirection.")  # training-only parts
 MORPHABLE_BUFFERS = ("param_mean", "param_std", "w_shp", "u", "w_exp", "u_base", "w_shp_base", "w_exp_base")
-WHITENING_3DDFA_V2 = "param_mean_std_62d_120x120.pkl"
 BACKBONE_PREFIX = "I2P.backbone."
 
 
@@ -150,8 +149,8 @@ def from_3ddfa_v2_state_dict(state_dict: Mapping[str, "torch.Tensor"]) -> dict[s
 def whitening_3ddfa_v2_path(checkpoint: str | os.PathLike) -> Path:
     """Where a 3DDFA_V2 checkpoint's parameter whitening is: beside the checkpoint, else the
     fetched copy (which may be absent)."""
-    beside = Path(checkpoint).parent / WHITENING_3DDFA_V2
-    return beside if beside.is_file() else assets.asset_path(f"pretrained/3ddfa_v2/{WHITENING_3DDFA_V2}")
+    beside = Path(checkpoint).parent / Path(assets.TDDFA_V2_WHITENING).name  # as 3DDFA_V2 keeps it
+    return beside if beside.is_file() else assets.asset_path(assets.TDDFA_V2_WHITENING)
 
 
 def read_regressor_checkpoint(path: str | os.PathLike, arch: str | None = None) -> tuple[dict, CheckpointInfo]:
@@ -166,7 +165,7 @@ def read_regressor_checkpoint(path: str | os.PathLike, arch: str | None = None) 
         state = {BACKBONE_PREFIX + k: v for k, v in from_3ddfa_v2_state_dict(state).items()}
         whitening_file = whitening_3ddfa_v2_path(path)
         if not whitening_file.is_file():
-            assets.require(f"pretrained/3ddfa_v2/{WHITENING_3DDFA_V2}", "3DDFA_V2 whitening")
+            assets.require(assets.TDDFA_V2_WHITENING, "3DDFA_V2 whitening")
         whitening = Whitening.from_pickle(whitening_file, "mean", "std")
         state["param_mean"] = torch.from_numpy(whitening.mean)
         state["param_std"] = torch.from_numpy(whitening.std)

@@ -23,8 +23,8 @@ from utils.geometry import crop_to_image
 from utils.io import _load
 from utils.params import STD_SIZE
 
-EVAL_DIR = "aflw2000_data/eval"
-AFLW_EVAL_DIR = "aflw_data/eval"
+EVAL_DIR = f"{assets.AFLW2000_DIR}/{assets.EVAL_SUBDIR}"
+AFLW_EVAL_DIR = f"{assets.AFLW_DIR}/{assets.EVAL_SUBDIR}"
 YAW_BUCKETS = ((0, 30), (30, 60), (60, 90))
 LABEL_FILES = {"ori": "AFLW2000-3D.pts68.npy", "re": "AFLW2000-3D-Reannotated.pts68.npy"}
 POSE_EXCLUDED_GT = "ALFW2000-3D_pose_3ANG_excl.npy"  # (sic) the original's file names
@@ -493,7 +493,7 @@ def benchmark_data(data: str | Path | None = None, aflw: bool = False) -> Benchm
     """The AFLW2000-3D (or AFLW) layout under `data` (default: under the data root)."""
     # a folder given on the command line is relative to where the user is; the default
     # lives under the data root, wherever the script is run from
-    root = Path(data).resolve() if data else assets.asset_path("aflw_data" if aflw else "aflw2000_data")
+    root = Path(data).resolve() if data else assets.asset_path(assets.AFLW_DIR if aflw else assets.AFLW2000_DIR)
     if aflw:
         return BenchmarkData("AFLW", root, root / "AFLW_GT_crop", root / "AFLW_GT_crop.list", root / "eval",
                              "extract 3DDFA's test.data archive (AFLW_GT_crop/ and AFLW_GT_crop.list, "

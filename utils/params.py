@@ -21,7 +21,6 @@ from utils.errors import SynergyError
 from utils.io import _load
 from utils.param_layout import NUM_PARAMS, STD_SIZE, dewhiten, whiten
 
-DATA_DIR = "3dmm_data"
 # The files of `3dmm_data/`: those every reconstruction reads, and those meshes, renders and
 # textures read on first use (each output declares its own, synergy3DMM/outputs.py)
 KEYPOINTS, SHAPE_BASIS, EXPRESSION_BASIS = "keypoints_sim.npy", "w_shp_sim.npy", "w_exp_sim.npy"
@@ -69,7 +68,7 @@ class Morphable3DMM:
     std_size = STD_SIZE
 
     def __init__(self, root: str | os.PathLike | None = None):
-        self.dir = Path(root) if root is not None else assets.asset_path(DATA_DIR)
+        self.dir = Path(root) if root is not None else assets.asset_path(assets.MORPHABLE_MODEL_DIR)
 
         def need(name: str) -> Path:
             return assets.require(self.dir / name, "3DMM data")
@@ -138,13 +137,13 @@ class Morphable3DMM:
     @property
     def uses_standin_bases(self) -> bool:
         """True when the dense bases are a mirror's stand-ins, not the real BFM ones."""
-        return any(name.startswith(DATA_DIR + "/w_") for name in assets.standin_files())
+        return any(name.startswith(assets.MORPHABLE_MODEL_DIR + "/w_") for name in assets.standin_files())
 
 
 def data_files(names: Sequence[str], what: str) -> dict[str, str]:
     """Files of `3dmm_data/` by their path relative to the data root -> `what` needs them
     (for `utils.assets.resolve`)."""
-    return {f"{DATA_DIR}/{name}": what for name in names}
+    return {f"{assets.MORPHABLE_MODEL_DIR}/{name}": what for name in names}
 
 
 @functools.lru_cache(maxsize=4)
@@ -154,7 +153,7 @@ def _cached(root: str) -> Morphable3DMM:
 
 def load_3dmm(root: str | os.PathLike | None = None) -> Morphable3DMM:
     """The 3DMM data, loaded once per folder (default: `3dmm_data/` under the data root)."""
-    folder = Path(root) if root is not None else assets.asset_path(DATA_DIR)
+    folder = Path(root) if root is not None else assets.asset_path(assets.MORPHABLE_MODEL_DIR)
     return _cached(str(folder.resolve()))
 
 

@@ -10,7 +10,7 @@ import torch
 
 from tests.support import skip_unless_required
 from FaceBoxes import FaceBoxes
-from FaceBoxes.FaceBoxes import WEIGHTS, fit_scale
+from FaceBoxes.FaceBoxes import fit_scale
 from FaceBoxes.utils import nms_wrapper
 from FaceBoxes.utils.nms.py_cpu_nms import py_cpu_nms
 from FaceBoxes.utils.prior_box import prior_boxes
@@ -148,7 +148,7 @@ def test_priors_match_network_outputs(detector, height, width):
 
 
 def test_weights_with_module_prefix(tmp_path):
-    state = load_checkpoint(assets.require(WEIGHTS))
+    state = load_checkpoint(assets.require(assets.FACEBOXES_WEIGHTS))
     prefixed = tmp_path / "prefixed.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, prefixed)
     net = FaceBoxes(weights=prefixed).net

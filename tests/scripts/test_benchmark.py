@@ -36,7 +36,7 @@ from utils.evaluation import PoseGroundTruth, aflw_nme, nme, nme_stats, pose_mae
 from utils.errors import SynergyError, run_cli
 
 WEIGHTS = "pretrained/3ddfa_v2/mb05_120x120.pth"
-WHITENING_3DDFA_V2 = "pretrained/3ddfa_v2/param_mean_std_62d_120x120.pkl"
+WHITENING_3DDFA_V2 = assets.TDDFA_V2_WHITENING
 AFLW2000_GT = "aflw2000_data/eval/AFLW2000-3D.pts68.npy"
 # (reference photo, face index in 3ddfa_v2_mb05_landmarks.json)
 FACES = [("portrait.jpg", 0), ("sample_2.jpg", 0), ("sample_4.jpg", 0), ("small_face.jpg", 0),

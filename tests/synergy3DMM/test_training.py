@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from utils import assets
 from tests.support import NET_ATOL, NET_RTOL, REPO_ROOT, require_asset
 import torch
 
 from utils.errors import SynergyError
 
-LABELLER = "pretrained/3ddfa_v2/mb05_120x120.pth"
+LABELLER = assets.TDDFA_V2_WEIGHTS
 
 
 # --------------------------------------------------------------------------- data

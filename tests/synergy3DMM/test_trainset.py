@@ -10,11 +10,12 @@ import sys
 import numpy as np
 import pytest
 
+from utils import assets
 from tests.support import PX_ATOL, REPO_ROOT, require_asset
 
 from utils.errors import SynergyError
 
-LABELLER = "pretrained/3ddfa_v2/mb05_120x120.pth"
+LABELLER = assets.TDDFA_V2_WEIGHTS
 
 
 @pytest.fixture(scope="module")

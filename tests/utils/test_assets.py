@@ -474,3 +474,15 @@ def test_resolve_in_a_checkout_names_the_checkouts_fetch_and_fetches_nothing(dat
                                            r"`python fetch_assets.py` to fetch the data"):
         assets.resolve({"3dmm_data/u_shp.npy": "3DMM data"})
     assert no_network == [] and not (data_root / "3dmm_data").exists()
+
+
+def test_every_asset_the_code_names_is_in_the_manifest():
+    """The paths utils/assets.py names once (weights, whitening, data folders) are the
+    manifest's: a file the manifest lists, or a folder that holds some of its files."""
+    listed = {asset.path for asset in assets.load_manifest()}
+    for name in ("FACEBOXES_WEIGHTS", "OFFICIAL_WEIGHTS", "TDDFA_V2_WEIGHTS", "TDDFA_V2_WHITENING"):
+        assert getattr(assets, name) in listed, name
+    for name in ("MORPHABLE_MODEL_DIR", "AFLW2000_DIR", "AFLW_DIR", "DEMO_PHOTOS_DIR"):
+        folder = getattr(assets, name)
+        assert any(path.startswith(folder + "/") for path in listed), name
+    assert any(path.startswith(f"{assets.AFLW2000_DIR}/{assets.EVAL_SUBDIR}/") for path in listed)
