@@ -39,8 +39,8 @@ def reconstruct(params: Array, u: Array, w_shp: Array, w_exp: Array, transform: 
     """
     rotation, offset, alpha_shp, alpha_exp = parse_param(params)
     # (B, 3N): the shape in the model's own frame, x,y,z interleaved per vertex. The bases
-    # stay on the left: BLAS then walks them in memory order, which for 2+ faces is 2-3x
-    # faster than `alpha @ w.T` (the same numbers).
+    # stay on the left: BLAS then walks them in memory order, which for 2+ faces is faster
+    # than `alpha @ w.T` (the same numbers; bench/run_bench.py, dense reconstruction).
     shape = u.reshape(1, -1) + (w_shp @ alpha_shp.T).T + (w_exp @ alpha_exp.T).T
     points = shape.reshape(shape.shape[0], -1, 3).swapaxes(1, 2)  # (B, 3, N), the Fortran reshape
     vertices = rotation @ points + offset
@@ -105,16 +105,6 @@ def camera_to_crop(params: np.ndarray, roi_boxes: np.ndarray, std_size: int = ST
     camera[:, :, 3] -= shift
     camera /= scale[:, :, None]
     out[:, POSE] = camera.reshape(-1, 12)
-    return out
-
-
-def image_to_crop(points: np.ndarray, roi_boxes: np.ndarray, std_size: int = STD_SIZE) -> np.ndarray:
-    """Inverse of `crop_to_image` for x and y (B, 2|3, N); z is left as it is."""
-    boxes = np.asarray(roi_boxes, dtype=np.float64).reshape(len(points), -1)
-    scale_x, scale_y = roi_scales(boxes, std_size)
-    out = np.array(points, copy=True)
-    out[:, 0, :] = (points[:, 0, :] - boxes[:, 0, None]) / scale_x[:, None]
-    out[:, 1, :] = (points[:, 1, :] - boxes[:, 1, None]) / scale_y[:, None]
     return out
 
 

@@ -183,7 +183,8 @@ def draw_axis(img: np.ndarray, yaw: float, pitch: float, roll: float, tdx=None, 
 
 def draw_landmarks_cv2(img: np.ndarray, pts, color: tuple[int, int, int] = (0, 255, 0)) -> np.ndarray:
     """The same 68-point contours as `draw_landmarks`, drawn with OpenCV on a copy of `img`
-    at its own resolution (about 100x faster than matplotlib). Returns the drawing."""
+    at its own resolution, without matplotlib's figure and its 200-dpi re-rendering (far
+    faster). Returns the drawing."""
     out = img.copy()
     if not isinstance(pts, (tuple, list)):
         pts = [pts]

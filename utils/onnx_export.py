@@ -31,9 +31,9 @@ def make_session(model: bytes | str | os.PathLike, device: str = "cpu", spinning
     (default: one per core).
 
     `spinning`: idle worker threads busy-wait for the next operator. That makes one network
-    call alone faster (MobileNetV2 at batch 1: 1.4 ms against 2.0 ms on 2 cores) but in a
-    pipeline the spinning threads take the CPU from everything that runs between network
-    calls (a whole photo: 84 ms without, 134 ms with), so it is off unless asked for."""
+    call alone faster, but in a pipeline the spinning threads take the CPU from everything
+    that runs between network calls and the whole photo gets slower, so it is off unless
+    asked for (bench/run_bench.py's network rows spin; its whole-flow row does not)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

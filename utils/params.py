@@ -30,7 +30,6 @@ TRIANGLES = "tri.mat"
 UV_COORDS = "BFM_UV.npy"
 KEPT_INDICES = "keptInd.npy"
 KEPT_TRIANGLES = "deletedTri.npy"
-N_VERTICES = 53215
 N_LANDMARKS = 68
 
 
@@ -80,6 +79,7 @@ class Morphable3DMM:
         self.u_shp = _load(need(MEAN_SHAPE)).astype(np.float32, copy=False)
         self.u_exp = _load(need(MEAN_EXPRESSION)).astype(np.float32, copy=False)
         self.u = self.u_shp + self.u_exp  # (3N, 1)
+        self._check_shapes()  # before any row is taken: a wrong file is one line, not an IndexError
         self.whitening = Whitening.from_pickle(need(WHITENING), "param_mean", "param_std")
         self.param_mean = self.whitening.mean
         self.param_std = self.whitening.std
@@ -87,7 +87,6 @@ class Morphable3DMM:
         self.w_shp_base = self.w_shp[self.keypoints]  # (204, 40)
         self.w_exp_base = self.w_exp[self.keypoints]  # (204, 10)
         self.dim = self.w_shp.shape[0] // 3
-        self._check_shapes()
 
     def _check_shapes(self) -> None:
         n3 = self.u.shape[0]
