@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fetch the project's data and weights into place (see utils/assets.py and README).
+"""Fetch the project's data and weights into place (see utils/assets/ and README).
 
     python fetch_assets.py                      # 3DMM data, detector and 3DDFA_V2 weights, demo photos, benchmark ground truth
     python fetch_assets.py --official-weights   # + pretrained/best.pth.tar and best_pose.pth.tar (Google Drive)
@@ -69,7 +69,7 @@ def main() -> int:
         groups.append("3dmm")
     if args.all:
         groups.append("extra")
-    done = assets.fetch(groups, mirror=args.mirror, checks=CHECKS)
+    done = assets.fetch(groups, mirror=args.mirror, checks=CHECKS, log=print)
     skipped = sum(1 for v in done.values() if v.startswith("skipped"))
     changed = sum(1 for v in done.values() if v != "present" and not v.startswith("skipped"))
     print(f"assets: {len(done) - skipped} in place under {assets.data_root()} ({changed} fetched now"

@@ -1,57 +1,36 @@
-"""The official weights from Google Drive, against a local stand-in for Drive.
+"""The fetcher's Google Drive files (the official weights) and data archives, against the
+local stand-in for Drive (`fetch_support`).
 
 Every answer Drive can give ends either in `pretrained/best.pth.tar` in place (checked by
 loading it strictly as a SynergyNet MobileNetV2 checkpoint) or in one line naming the
-manual download URL and the path to put the file at, with nothing left behind. Nothing
-here reaches the network: the stand-in listens on 127.0.0.1 and the fetcher is pointed at
-it with `SYNERGYNET_DRIVE_URL`.
+manual download URL and the path to put the file at, with nothing left behind.
 """
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tarfile
-import threading
-import zipfile
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 import fetch_assets
 from tests.support import MIRROR, skip_unless_required
+from tests.utils.assets.fetch_support import (BEST, ERROR_500, LOGIN, NEW_ID, OLD_ID, POSE, QUOTA, UUID,
+                                              forbid_connections, page, reference_checkpoint, serve, tar_bytes,
+                                              tree, warning, zip_bytes)
 from utils import assets
 from utils.errors import SynergyError
 
-REPO_ROOT = assets.REPO_ROOT
-REFERENCE_DIR = Path(os.environ.get("SYNERGYNET_REFERENCE", REPO_ROOT.parent / "shared" / "reference"))
-
-OFFICIAL = {a.path: a for a in assets.load_manifest() if a.group == "official"}
-BEST = OFFICIAL["pretrained/best.pth.tar"]
-POSE = OFFICIAL["pretrained/best_pose.pth.tar"]
-NEW_ID, OLD_ID = BEST.drive_ids
-UUID = "5d0f2c1e-0000-4000-8000-000000000001"
 # the files the model needs to be built for the check (`Morphable3DMM`)
 THREEDMM_FILES = ("keypoints_sim.npy", "w_shp_sim.npy", "w_exp_sim.npy", "u_shp.npy", "u_exp.npy",
                   "param_whitening.pkl")
 
 
-# --------------------------------------------------------------------------- the files served
-
-
 @pytest.fixture(scope="module")
 def checkpoint() -> bytes:
-    path = REFERENCE_DIR / "checkpoint.pth.tar"
-    if not path.is_file():
-        skip_unless_required(f"reference checkpoint {path} not found (set SYNERGYNET_REFERENCE)")
-    return path.read_bytes()
+    return reference_checkpoint()
 
 
 @pytest.fixture(scope="module")
@@ -61,25 +40,6 @@ def three_dmm() -> Path:
         if all((folder / name).is_file() for name in THREEDMM_FILES):
             return folder
     skip_unless_required("no 3DMM data to build the model with (run ./setup.sh or set SYNERGYNET_MIRROR)")
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _tar(members: dict[str, bytes], mode: str = "w") -> bytes:
-    buffer = io.BytesIO()
-    options = {"compresslevel": 1} if mode == "w:gz" else {}
-    with tarfile.open(fileobj=buffer, mode=mode, **options) as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -95,91 +55,6 @@ def other_arch(three_dmm) -> bytes:
     return buffer.getvalue()
 
 
-# --------------------------------------------------------------------------- a stand-in for Drive
-
-Answer = Callable[[dict], tuple]  # query -> (status, content type, body, bytes actually sent)
-
-
-def serve(body: bytes, content_type: str = "application/octet-stream", status: int = 200,
-          sent: int | None = None) -> Answer:
-    return lambda query: (status, content_type, body, len(body) if sent is None else sent)
-
-
-def page(text: str, status: int = 200) -> Answer:
-    return serve(text.encode(), "text/html; charset=utf-8", status)
-
-
-WARNING = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>
-<p>Google Drive can't scan this file for viruses.</p>
-<p>best.pth.tar (94M) is too large for Google to scan for viruses. Would you still like to download this file?</p>
-{form}</body></html>"""
-FORM = """<form id="download-form" action="{action}" method="get">
-<input type="submit" id="uc-download-link" value="Download anyway"/>
-<input type="hidden" name="id" value="{id}"><input type="hidden" name="export" value="download">
-<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="{uuid}"></form>"""
-QUOTA = """<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head><body>
-<p>Sorry, you can't view or download this file at this time.</p><p>Too many users have viewed or downloaded
-this file recently. Please try accessing the file again later.</p></body></html>"""
-LOGIN = """<!DOCTYPE html><html><head><title>Google Drive: Sign-in</title></head><body>
-<a href="https://accounts.google.com/ServiceLogin?service=wise">Sign in</a> to continue to Google Drive</body></html>"""
-ERROR_500 = """<!DOCTYPE html><html><head><title>Error 500 (Server Error)!!1</title></head>
-<body><p>That's an error. Please try again later.</p></body></html>"""
-
-
-def warning(drive: "DriveStandIn", then: Answer | None) -> Answer:
-    """Drive's virus-scan warning; with `then`, its form (hidden id/export/confirm/uuid)
-    leads to that answer, as the real one leads to the file."""
-
-    def answer(query: dict) -> tuple:
-        if then is not None and query.get("uuid") == UUID:
-            return then(query)
-        form = FORM.format(action=drive.url, id=query.get("id", ""), uuid=UUID) if then is not None else ""
-        return page(WARNING.format(form=form))(query)
-
-    return answer
-
-
-class _DriveHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server name
-        drive: DriveStandIn = self.server.drive  # type: ignore[attr-defined]
-        parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query))
-        drive.requests.append(query)
-        route = drive.routes.get(query.get("id", "")) if parts.path == "/download" else None
-        not_found = page("<html><head><title>Error 404 (Not Found)!!1</title></head></html>", 404)
-        status, content_type, body, sent = (route or not_found)(query)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))  # announces the whole body, even when cut
-        self.end_headers()
-        self.wfile.write(body[:sent])
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-class DriveStandIn:
-    """`/download?id=ID` answers `routes[ID](query)`; unknown ids get Drive's 404 page."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Answer] = {}
-        self.requests: list[dict] = []
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DriveHandler)
-        self.server.drive = self  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/download"
-
-
-@pytest.fixture
-def drive(monkeypatch):
-    stand_in = DriveStandIn()
-    thread = threading.Thread(target=stand_in.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setenv(assets.DRIVE_URL_ENV, stand_in.url)
-    yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
-
-
 @pytest.fixture
 def root(tmp_path, monkeypatch, three_dmm) -> Path:
     """An empty data root, but for the 3DMM data the check builds the model with (a link)."""
@@ -189,16 +64,6 @@ def root(tmp_path, monkeypatch, three_dmm) -> Path:
     monkeypatch.setenv("SYNERGYNET_HOME", str(root))
     monkeypatch.delenv("SYNERGYNET_MIRROR", raising=False)
     return root
-
-
-def tree(root: Path) -> set[str]:
-    """Everything under the data root (files and folders), but the 3DMM link."""
-    found = set()
-    for folder, dirs, files in os.walk(root):
-        rel = Path(folder).relative_to(root)
-        dirs[:] = [d for d in dirs if not (Path(folder) / d).is_symlink()]
-        found.update(str(rel / name) for name in dirs + files)
-    return found
 
 
 def fetch_best(sleeps: list | None = None, log: Callable[[str], None] | None = None,
@@ -228,9 +93,9 @@ def test_official_weights_end_in_place(served, root, drive, checkpoint):
     member = {"SynergyNet/pretrained/best.pth.tar": checkpoint}
     routes = {
         "bare": {NEW_ID: serve(checkpoint)},
-        "zip": {NEW_ID: serve(_zip({**member, "SynergyNet/README.txt": b"weights"}), "application/zip")},
-        "tar": {NEW_ID: serve(_tar(member), "application/x-tar")},
-        "tar.gz": {NEW_ID: serve(_tar(member, "w:gz"), "application/gzip")},
+        "zip": {NEW_ID: serve(zip_bytes({**member, "SynergyNet/README.txt": b"weights"}), "application/zip")},
+        "tar": {NEW_ID: serve(tar_bytes(member), "application/x-tar")},
+        "tar.gz": {NEW_ID: serve(tar_bytes(member, "w:gz"), "application/gzip")},
         "warning page with its form": {NEW_ID: warning(drive, serve(checkpoint))},
         "old id": {OLD_ID: serve(checkpoint)},  # the new id answers 404
     }[served]
@@ -288,12 +153,25 @@ def test_second_fetch_does_nothing_and_a_changed_file_is_checked_again(root, dri
 def test_a_file_put_there_by_hand_is_checked_where_it_is(root, drive, checkpoint):
     target = root / BEST.path
     target.parent.mkdir()
-    target.write_bytes(_zip({"best.pth.tar": checkpoint}))  # the archive Drive may serve, saved as told
+    target.write_bytes(zip_bytes({"best.pth.tar": checkpoint}))  # the archive Drive may serve, saved as told
     done = fetch_best()
     assert done[BEST.path].startswith("verified")
     assert target.read_bytes() == checkpoint
     assert drive.requests == []
     assert tree(root) == {"pretrained", "pretrained/best.pth.tar", assets.STATE_FILE}
+
+
+def test_a_mirror_copy_of_the_weights_is_checked_as_a_download_is(root, tmp_path, checkpoint, other_arch):
+    mirror = tmp_path / "mirror"
+    (mirror / "pretrained").mkdir(parents=True)
+    (mirror / BEST.path).write_bytes(other_arch)
+    with pytest.raises(SynergyError, match=r"mirror copy .* of pretrained/best.pth.tar is not usable: .*does not fit"):
+        assets.fetch(["official"], mirror=mirror, manifest=[BEST], log=lambda _: None, checks=fetch_assets.CHECKS)
+    assert tree(root) == set()
+    (mirror / BEST.path).write_bytes(zip_bytes({"best.pth.tar": checkpoint}))
+    assert assets.fetch(["official"], mirror=mirror, manifest=[BEST], log=lambda _: None,
+                        checks=fetch_assets.CHECKS) == {BEST.path: "copied"}
+    assert (root / BEST.path).read_bytes() == checkpoint and assets.verified_files() == {BEST.path: sha(checkpoint)}
 
 
 # --------------------------------------------------------------------------- one clear line
@@ -324,7 +202,7 @@ def test_what_is_not_the_file_is_one_clear_line_and_leaves_nothing(served, expec
         "truncated file": serve(checkpoint[: len(checkpoint) // 3]),
         "truncated transfer": serve(checkpoint, sent=len(checkpoint) // 3),
         "checkpoint of another architecture": serve(other_arch),
-        "zip archive without a checkpoint": serve(_zip({"README.txt": b"moved"}), "application/zip"),
+        "zip archive without a checkpoint": serve(zip_bytes({"README.txt": b"moved"}), "application/zip"),
         "empty answer": serve(b""),
     }[served]
     drive.routes[NEW_ID] = answer  # and the old id answers 404, as a dead link does
@@ -365,7 +243,7 @@ def test_a_missing_check_is_an_error_not_a_pass(root, drive, checkpoint):
 
 def test_drive_files_with_a_mirror_are_refused_without_the_network(root, tmp_path, monkeypatch):
     connections: list = []
-    _forbid_connections(monkeypatch, connections)
+    forbid_connections(monkeypatch, connections)
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     for asset in (BEST, next(a for a in assets.load_manifest() if a.path == "aflw2000_data.zip")):
@@ -379,36 +257,18 @@ def test_drive_files_with_a_mirror_are_refused_without_the_network(root, tmp_pat
     assert tree(root) == set()
 
 
-def _forbid_connections(monkeypatch, record: list) -> None:
-    import socket
-
-    def refuse(*args, **kwargs):
-        record.append(args)
-        raise OSError("tests do not reach the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-def test_manifest_ids_follow_the_shared_manifest():
-    shared = MIRROR / "MANIFEST.json"
-    if not shared.is_file():
-        skip_unless_required(f"no asset mirror at {MIRROR}")
-    drive_entries = {e["path"]: e for e in json.loads(shared.read_text())["google_drive"]}
-    entry = drive_entries[BEST.path]
-    assert BEST.drive_ids == (entry["google_drive_id"], *entry.get("previous_google_drive_ids", []))
-    assert POSE.google_drive_id == drive_entries[POSE.path]["google_drive_id"]
-    assert BEST.check == POSE.check == "synergynet_checkpoint"
+def test_pose_weights_failure_names_their_own_link(root, drive):
+    drive.routes[POSE.google_drive_id] = page(LOGIN)
+    with pytest.raises(SynergyError) as exc:
+        assets.fetch(["official"], manifest=[POSE], log=lambda _: None, checks=fetch_assets.CHECKS)
+    message = str(exc.value)
+    assert "\n" not in message and "sign-in page" in message
+    assert f"https://drive.google.com/file/d/{POSE.google_drive_id}/view" in message
+    assert str(root / POSE.path) in message
+    assert tree(root) == set()
 
 
-def test_assets_module_does_not_import_the_model():
-    # utils.assets is the ground layer; fetch_assets imports the model only to check a checkpoint
-    code = "import sys, utils.assets, fetch_assets; assert 'model_building' not in sys.modules"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-
-
-# --------------------------------------------------------------------------- the other Drive files
+# --------------------------------------------------------------------------- the data archives
 
 ARCHIVES = {a.path: a for a in assets.load_manifest() if a.archive}
 
@@ -430,7 +290,7 @@ def fetch_archive(path: str) -> dict[str, str]:
 
 def test_data_archive_from_drive_is_extracted_once(empty_root, drive):
     archive = ARCHIVES["aflw2000_data.zip"]
-    drive.routes[archive.google_drive_id] = warning(drive, serve(_zip({
+    drive.routes[archive.google_drive_id] = warning(drive, serve(zip_bytes({
         "aflw2000_data/AFLW2000-3D_crop.list": b"image00002.jpg\n",
         "aflw2000_data/AFLW2000-3D_crop/image00002.jpg": b"jpeg"})))
     assert fetch_archive(archive.path) == {archive.path: "downloaded and extracted (Google Drive)"}
@@ -445,7 +305,7 @@ def test_data_archive_from_drive_is_extracted_once(empty_root, drive):
 def test_real_3dmm_archive_replaces_the_stand_ins(empty_root, drive):
     archive = ARCHIVES["3dmm_data.zip"]
     (empty_root / assets.STATE_FILE).write_text(json.dumps({"standins": ["3dmm_data/w_shp_sim.npy"]}))
-    drive.routes[archive.google_drive_id] = serve(_zip({"3dmm_data/w_shp_sim.npy": b"real basis"}))
+    drive.routes[archive.google_drive_id] = serve(zip_bytes({"3dmm_data/w_shp_sim.npy": b"real basis"}))
     fetch_archive(archive.path)
     assert (empty_root / "3dmm_data" / "w_shp_sim.npy").read_bytes() == b"real basis"
     assert assets.standin_files() == []
@@ -460,7 +320,7 @@ def test_data_archive_failures_are_one_line_and_leave_nothing(served, expected, 
     archive = ARCHIVES["aflw2000_data.zip"]
     drive.routes[archive.google_drive_id] = {
         "quota page": page(QUOTA),
-        "member outside the root": serve(_zip({"aflw2000_data/ok.txt": b"ok", "../evil": b"evil"})),
+        "member outside the root": serve(zip_bytes({"aflw2000_data/ok.txt": b"ok", "../evil": b"evil"})),
         "not a zip": serve(b"\x00" * 1000),
     }[served]
     with pytest.raises(SynergyError) as exc:
@@ -475,89 +335,21 @@ def test_data_archive_failures_are_one_line_and_leave_nothing(served, expected, 
 
 def test_data_archive_put_there_by_hand_is_extracted(empty_root, drive):
     archive = ARCHIVES["aflw2000_data.zip"]
-    (empty_root / archive.path).write_bytes(_zip({"aflw2000_data/a.txt": b"a"}))
+    (empty_root / archive.path).write_bytes(zip_bytes({"aflw2000_data/a.txt": b"a"}))
     assert fetch_archive(archive.path)[archive.path].startswith("extracted")
     assert (empty_root / "aflw2000_data" / "a.txt").read_bytes() == b"a"
     assert drive.requests == []
 
 
-def test_pose_weights_failure_names_their_own_link(root, drive):
-    drive.routes[POSE.google_drive_id] = page(LOGIN)
-    with pytest.raises(SynergyError) as exc:
-        assets.fetch(["official"], manifest=[POSE], log=lambda _: None, checks=fetch_assets.CHECKS)
-    message = str(exc.value)
-    assert "\n" not in message and "sign-in page" in message
-    assert f"https://drive.google.com/file/d/{POSE.google_drive_id}/view" in message
-    assert str(root / POSE.path) in message
-    assert tree(root) == set()
-
-
-# --------------------------------------------------------------------------- fetch_assets.py end to end
-
-
-@pytest.fixture(scope="module")
-def full_root(tmp_path_factory) -> Path:
-    """A data root with every default asset in place (from the mirror), so that a
-    `fetch_assets.py` subprocess has nothing to download but the official weights."""
-    if not (MIRROR / "MANIFEST.json").is_file():
-        skip_unless_required(f"no asset mirror at {MIRROR} (set SYNERGYNET_MIRROR)")
-    base = tmp_path_factory.mktemp("full_root")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SYNERGYNET_HOME", str(base))
-        assets.fetch(assets.DEFAULT_GROUPS, mirror=MIRROR, log=lambda _: None)
-    return base
-
-
-def _linked_copy(base: Path, root: Path) -> None:
-    """`root` holding links to `base`'s files (the state file copied: the fetcher rewrites it)."""
-    for path in base.rglob("*"):
-        if path.is_file():
-            link = root / path.relative_to(base)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            if path.name == assets.STATE_FILE:
-                shutil.copyfile(path, link)
-            else:
-                link.symlink_to(path)
-
-
-def _run_fetch_assets(root: Path, drive: DriveStandIn, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "SYNERGYNET_MIRROR"}
-    env.update(SYNERGYNET_HOME=str(root), SYNERGYNET_DRIVE_URL=drive.url,
-               # anything that would still go out fails at once on a closed local port
-               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
-               no_proxy="127.0.0.1,localhost")
-    return subprocess.run([sys.executable, str(REPO_ROOT / "fetch_assets.py"), *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture
-def e2e_root(tmp_path, full_root) -> Path:
-    root = tmp_path / "e2e"
-    _linked_copy(full_root, root)
-    return root
-
-
-def test_fetch_assets_official_weights_end_to_end(e2e_root, drive, checkpoint):
-    drive.routes[OLD_ID] = serve(checkpoint)  # the new id answers 404: the fallback is used
-    drive.routes[POSE.google_drive_id] = warning(drive, serve(_zip({"best_pose.pth.tar": checkpoint})))
-    result = _run_fetch_assets(e2e_root, drive, "--official-weights")
-    assert result.returncode == 0, result.stderr
-    assert (e2e_root / BEST.path).read_bytes() == checkpoint
-    assert (e2e_root / POSE.path).read_bytes() == checkpoint
-    assert "(2 fetched now)" in result.stdout
-    assert not list(e2e_root.rglob("*.part"))
-    again = _run_fetch_assets(e2e_root, drive, "--official-weights")
-    assert again.returncode == 0 and "(0 fetched now)" in again.stdout
-
-
-def test_fetch_assets_quota_page_is_one_error_line(e2e_root, drive):
-    drive.routes[NEW_ID] = drive.routes[OLD_ID] = page(QUOTA)
-    result = _run_fetch_assets(e2e_root, drive, "--official-weights")
-    assert result.returncode == 1
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert "Traceback" not in result.stderr
-    assert f"https://drive.google.com/file/d/{NEW_ID}/view" in lines[0]
-    assert str(e2e_root / BEST.path) in lines[0]
-    assert not (e2e_root / "pretrained" / "best.pth.tar").exists()
-    assert not list(e2e_root.rglob("*.part"))
+def test_data_archive_from_a_mirror_is_extracted_and_a_bad_one_named(empty_root, tmp_path):
+    archive = ARCHIVES["aflw2000_data.zip"]
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / archive.path).write_bytes(zip_bytes({"../evil": b"evil"}))
+    with pytest.raises(SynergyError, match=f"^{mirror / archive.path}: archive member '../evil' points outside"):
+        assets.fetch([archive.group], mirror=mirror, manifest=[archive], log=lambda _: None)
+    assert tree(empty_root) == set()
+    (mirror / archive.path).write_bytes(zip_bytes({"aflw2000_data/a.txt": b"a"}))
+    assert assets.fetch([archive.group], mirror=mirror, manifest=[archive], log=lambda _: None) == {
+        archive.path: "extracted from mirror"}
+    assert tree(empty_root) == {"aflw2000_data", "aflw2000_data/a.txt", ".aflw2000_data.zip.extracted"}
