@@ -43,7 +43,8 @@ from utils.ddfa import (AverageMeter, DDFADataset, DDFATestDataset, SGD_NanHandl
                         test_transform, train_transform)
 from utils.device import cpu_cores, resolve_device
 from utils.errors import SynergyError
-from utils.evaluation import benchmark_data, holdout_nme, run_benchmark
+from synergy3DMM.evaluation import holdout_nme, run_benchmark
+from utils.evaluation import benchmark_data
 from utils.param_layout import NUM_PARAMS
 from utils.params import Whitening
 from utils.writers import atomic_write

@@ -264,7 +264,7 @@ def test_validation_on_aflw2000_is_benchmark_py_on_the_checkpoint(trainset, tmp_
     validation says so, trains on the whole list, and its NME is what benchmark.py reports
     for the checkpoint written at that epoch."""
     from synergy3DMM.training import epoch_checkpoint, train
-    from tests.scripts.test_benchmark import build_mini_dataset
+    from tests.synergy3DMM.evaluation_support import build_mini_dataset
 
     bench = build_mini_dataset(tmp_path / "aflw2000", photo, ref_json("3ddfa_v2_mb05_landmarks.json"))
     data = subset(trainset, tmp_path / "data", 8)
