@@ -8,7 +8,8 @@ import torch
 
 
 def test_paramloss_fix_changes_only_the_only_3dmm_terms(trainset):
-    from model_building import SynergyNet
+    from model_building import LOSS_NAMES, SynergyNet
+    from synergy3DMM import training
     from synergy3DMM.trainset import CROPS_DIR, LIST_FILE, PARAM_FILE
     from utils.ddfa import DDFADataset, test_transform
 
@@ -27,6 +28,7 @@ def test_paramloss_fix_changes_only_the_only_3dmm_terms(trainset):
         with torch.no_grad():
             losses[name] = {k: float(v.mean()) for k, v in model(batch, target).items()}
     print(json.dumps(losses, indent=1))
+    assert list(losses["original"]) == list(LOSS_NAMES) and training.LOSS_NAMES is LOSS_NAMES  # named once
     for key in ("loss_LMK_f0", "loss_Param_In", "loss_LMK_pointNet"):
         assert losses["fixed"][key] == losses["original"][key]
     for key in ("loss_Param_S2", "loss_Param_S1S2"):
