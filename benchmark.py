@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from utils.errors import SynergyError, run_cli
-from utils.evaluation import (VISUALISED_IMAGES, YAW_BUCKETS, BenchmarkData, BenchmarkResult, benchmark_data,
-                              ced_curve, check_benchmark_data, load_ground_truth, nme, nme_stats,
-                              paint_landmarks, read_list, run_benchmark)
+from utils.evaluation import (VISUALISED_IMAGES, YAW_BUCKETS, BenchmarkResult, benchmark_data, ced_curve,
+                              check_benchmark_data, load_ground_truth, nme, nme_stats, paint_landmarks, read_list)
 
 if TYPE_CHECKING:  # torch is imported only when a benchmark runs
     from synergy3DMM.pipeline import Regressor
@@ -67,18 +66,6 @@ def ana_msg(nme_list: np.ndarray) -> str:
 
 
 # --------------------------------------------------------------------------- the script
-
-
-# The benchmark's data layout lives in the library (training validates through it too);
-# the script's earlier names stay.
-Dataset = BenchmarkData
-
-
-def dataset_layout(data: str | None, aflw: bool) -> BenchmarkData:
-    return benchmark_data(data, aflw)
-
-
-check_dataset = check_benchmark_data
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -179,10 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_options(args)
 
-    dataset = dataset_layout(args.data, args.aflw)
-    check_dataset(dataset)
+    dataset = benchmark_data(args.data, args.aflw)
+    check_benchmark_data(dataset)
     wanted = read_list(args.list) if args.list else None
     read_list(dataset.list_file)  # a bad list is reported before the model loads
+    from synergy3DMM.evaluation import run_benchmark
     from synergy3DMM.pipeline import pipeline_assets
     from utils import assets
 

@@ -34,8 +34,8 @@ class ParamLoss(nn.Module):
     `only_3dmm`: sqrt(MSE(input[:, :50], target[:, 12:62])), as the original computes it
     for the inverse mapping's output (whose first 50 entries, pose included, are compared
     with the target's shape and expression parameters: a typo its author confirmed,
-    upstream issue 18). `fix=True` compares the same entries, `input[:, 12:62]` with
-    `target[:, 12:62]` (main_train.py's `--paramloss-fix`).
+    https://github.com/choyingw/SynergyNet/issues/18). `fix=True` compares the same
+    entries, `input[:, 12:62]` with `target[:, 12:62]` (main_train.py's `--paramloss-fix`).
     """
 
     MODES = ("normal", "only_3dmm")
@@ -50,8 +50,8 @@ class ParamLoss(nn.Module):
             rest = (input[:, SHAPE_AND_EXPRESSION] - target[:, SHAPE_AND_EXPRESSION]).pow(2).mean(1)
             return torch.sqrt(pose + rest)
         if mode == "only_3dmm":
-            # the original's slice (sic, upstream issue 18) unless fixed: the first 50 entries
-            # of `input` against the target's shape and expression
+            # the original's slice (sic) unless fixed: the first 50 entries of `input` against
+            # the target's shape and expression
             own = input[:, SHAPE_AND_EXPRESSION] if self.fix else input[:, :NUM_SHAPE + NUM_EXPRESSION]
             return torch.sqrt((own - target[:, SHAPE_AND_EXPRESSION]).pow(2).mean(1))
         raise ValueError(f"ParamLoss mode must be one of {self.MODES}, got {mode!r}")

@@ -29,6 +29,10 @@ from utils.errors import SynergyError
 from utils.param_layout import EXPRESSION, NUM_PARAMS, SHAPE, STD_SIZE, dewhiten
 from utils.params import N_LANDMARKS, Morphable3DMM, load_3dmm
 
+# The five losses of the training forward, by the names the original gives them: the coarse
+# landmarks, the regressed parameters, the refined landmarks, the inverse mapping's parameters
+# against the labels, and against the regressed parameters (the synergy consistency).
+LOSS_NAMES = ("loss_LMK_f0", "loss_Param_In", "loss_LMK_pointNet", "loss_Param_S2", "loss_Param_S1S2")
 # Loss weights of the original training forward.
 WEIGHT_LMK = 0.05
 WEIGHT_PARAM = 0.02
@@ -71,7 +75,6 @@ class SynergyNet(nn.Module):
         self.LMKLoss_3D = WingLoss()
         # `paramloss_fix` (main_train.py --paramloss-fix): the corrected `only_3dmm` slice
         self.ParamLoss = ParamLoss(fix=bool(getattr(args, "paramloss_fix", False)))
-        self.loss: dict[str, torch.Tensor | float] = {}
 
         morph = morphable if morphable is not None else load_3dmm()
         self._morphable = morph
@@ -107,30 +110,30 @@ class SynergyNet(nn.Module):
     # ------------------------------------------------------------------ forwards
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training forward: the five losses of the synergy process (see SPEC §2)."""
+        """Training forward: the five weighted losses of the synergy process, by `LOSS_NAMES`.
+        The backbone regresses parameters (stage 1) and their 68 landmarks; the refiner moves
+        the landmarks with the pooled image feature and the shape and expression parameters;
+        the inverse mapping regresses parameters back from the refined landmarks (stage 2),
+        compared in shape and expression (`ParamLoss`'s `only_3dmm`) with the labels and
+        with stage 1."""
         params, target, pooled = self.I2P(input, target)
         lmk = self.reconstruct_vertex_62(params, dense=False)
         lmk_target = self.reconstruct_vertex_62(target, dense=False)
-        loss = {
-            "loss_LMK_f0": WEIGHT_LMK * self.LMKLoss_3D(lmk, lmk_target, kp=True),
-            "loss_Param_In": WEIGHT_PARAM * self.ParamLoss(params, target),
-        }
         residual = self.forwardDirection(lmk, pooled, params[:, SHAPE], params[:, EXPRESSION])
         lmk_refined = lmk + REFINER_STEP * residual
-        loss["loss_LMK_pointNet"] = WEIGHT_LMK * self.LMKLoss_3D(lmk_refined, lmk_target, kp=True)
         params_from_lmk = self.reverseDirection(lmk_refined)
-        loss["loss_Param_S2"] = WEIGHT_PARAM * self.ParamLoss(params_from_lmk, target, mode="only_3dmm")
-        loss["loss_Param_S1S2"] = WEIGHT_PARAM_CONSISTENCY * self.ParamLoss(params_from_lmk, params, mode="only_3dmm")
-        self.loss = loss
-        return loss
+        return dict(zip(LOSS_NAMES, (
+            WEIGHT_LMK * self.LMKLoss_3D(lmk, lmk_target, kp=True),
+            WEIGHT_PARAM * self.ParamLoss(params, target),
+            WEIGHT_LMK * self.LMKLoss_3D(lmk_refined, lmk_target, kp=True),
+            WEIGHT_PARAM * self.ParamLoss(params_from_lmk, target, mode="only_3dmm"),
+            WEIGHT_PARAM_CONSISTENCY * self.ParamLoss(params_from_lmk, params, mode="only_3dmm"),
+        )))
 
     def forward_test(self, input: torch.Tensor) -> torch.Tensor:
         """Test forward: the whitened 3DMM parameters (B, 62) (the refiner is training-only)."""
         params, _ = self.I2P.forward_test(input)
         return params
-
-    def get_losses(self):
-        return self.loss.keys()
 
     # ------------------------------------------------------------------ weights
 

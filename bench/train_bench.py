@@ -19,6 +19,7 @@ Medians of alternating timed blocks after an untimed warm-up.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -75,6 +76,7 @@ def step_timers(config, batch: int) -> tuple[Callable[[], None], Callable[[], No
 
     from synergy3DMM.training import Processes, build_trainer, training_step
     from utils.device import resolve_device
+    from utils.param_layout import EXPRESSION, SHAPE
 
     procs = Processes(device=resolve_device(config.device))
     trainer = build_trainer(config, procs, seed=0)
@@ -104,7 +106,7 @@ def step_timers(config, batch: int) -> tuple[Callable[[], None], Callable[[], No
         with torch.autocast(procs.device.type, dtype=trainer.autocast_dtype or torch.float32,
                             enabled=trainer.autocast_dtype is not None):
             params, pooled = backbone(images)
-            residual = model.forwardDirection(landmarks, pooled, params[:, 12:52], params[:, 52:62])
+            residual = model.forwardDirection(landmarks, pooled, params[:, SHAPE], params[:, EXPRESSION])
             inverse = model.reverseDirection(landmarks + residual)
         (params.float().sum() + residual.float().sum() + inverse.float().sum()).backward()
         sync()
@@ -151,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                            base_lr=0.001)
         variants = {"fp32": base}
         if report["device"].startswith("cuda"):
-            variants["amp"] = TrainConfig(**{**base.__dict__, "amp": True})
-            variants["channels_last"] = TrainConfig(**{**base.__dict__, "channels_last": True})
-            variants["amp_channels_last"] = TrainConfig(**{**base.__dict__, "amp": True, "channels_last": True})
+            variants["amp"] = dataclasses.replace(base, amp=True)
+            variants["channels_last"] = dataclasses.replace(base, channels_last=True)
+            variants["amp_channels_last"] = dataclasses.replace(base, amp=True, channels_last=True)
         for name, config in variants.items():
             step, bare = step_timers(config, args.batch)
             seconds = median_time({"step": step, "bare": bare}, args.repeats)

@@ -4,13 +4,14 @@ Two ways to split, which combine:
 
 - `--shard i/n` (`Shard.parse`): for schedulers without torchrun (Slurm arrays, Kubernetes
   indexed jobs): run `n` commands, the i-th with `--shard i/n` (0-based).
-- `torchrun`: every rank reads `RANK` and `WORLD_SIZE` (`Shard.from_environment`); at the
-  end the ranks meet once over gloo (CPU, any number of nodes) so that rank 0 can write
-  the merged summary.
+- `torchrun`: every rank takes its part by its `RANK` of `WORLD_SIZE`
+  (`Shard.from_environment`, read through `utils.torchrun`); at the end the ranks meet once
+  over gloo (CPU, any number of nodes) so that rank 0 can write the merged summary.
 
-Each process takes every n-th image of the sorted list, starting at its index: the shares
-are disjoint and cover the list whatever the files' sizes, and the split depends only on
-the list, so every process computes the same one without talking to the others.
+Each process takes every n-th image of the list sorted by absolute path, starting at its
+index: the shares are disjoint and cover the list whatever the files' sizes, and the split
+depends only on which files the list holds (not on their order, nor on how each path is
+spelled), so every process computes the same one without talking to the others.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from utils.errors import SynergyError
+from utils.torchrun import World
 
 # How long rank 0 waits at the final meeting for the slowest rank (a share of a large
 # folder can take hours longer on a slow node).
@@ -29,7 +31,7 @@ GATHER_TIMEOUT = timedelta(days=7)
 
 @dataclass(frozen=True)
 class Shard:
-    """Part `index` (0-based) of `count` parts of a sorted list of images."""
+    """Part `index` (0-based) of `count` parts of a list of images."""
 
     index: int = 0
     count: int = 1
@@ -49,11 +51,9 @@ class Shard:
 
     @classmethod
     def from_environment(cls) -> "Shard":
-        """This process's part under torchrun (`RANK`, `WORLD_SIZE`); the whole list otherwise."""
-        try:
-            return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)))
-        except ValueError:
-            raise SynergyError("RANK and WORLD_SIZE must be integers (as torchrun sets them)") from None
+        """This process's part under torchrun (its rank of the world); the whole list otherwise."""
+        world = World.from_environment()
+        return cls(world.rank, world.size)
 
     def within(self, outer: "Shard") -> "Shard":
         """This part of `outer`'s part, as a part of the whole list (torchrun inside `--shard`)."""
@@ -65,15 +65,21 @@ class Shard:
         return f"{self.index}-of-{self.count}"
 
     def take(self, files: Sequence[str | os.PathLike]) -> list[Path]:
-        """This part's images of `files`, which are sorted first (by path)."""
-        return sorted(Path(f) for f in files)[self.index::self.count]
+        """This part's images of `files`, as given: every n-th of the files sorted by
+        absolute path, each file once. Processes handed the same files in any order, or
+        spelled relative in one and absolute in another, take disjoint parts that cover
+        them."""
+        unique: dict[Path, Path] = {}
+        for name in files:
+            unique.setdefault(Path(os.path.abspath(name)), Path(name))
+        return [unique[key] for key in sorted(unique)][self.index::self.count]
 
 
 def rank_device(device: str) -> str:
     """Under torchrun, each rank on its own GPU: a resolved 'cuda' becomes
     'cuda:<LOCAL_RANK>' (one rank per GPU); anything else is kept."""
-    local = os.environ.get("LOCAL_RANK")
-    return f"cuda:{int(local)}" if local is not None and device == "cuda" else device
+    world = World.from_environment()
+    return world.gpu if world.launched and device == "cuda" else device
 
 
 class Ranks:

@@ -1,5 +1,6 @@
-"""The original's data transforms (`ToTensor`, `Normalize`, `CenterCrop`, `Compose`) and the
-test-time dataset, with their names and behaviour."""
+"""The original's data pieces, with their names and behaviour: transforms (`ToTensor`,
+`Normalize`, `CenterCrop`, `ColorJitter`, `Compose`, `Compose_GT`), the test-time and the
+training datasets, the NaN-skipping SGD and the learning-rate schedule."""
 from __future__ import annotations
 
 import argparse
@@ -188,14 +189,15 @@ def read_param_file(path: str | Path, rows: int | None = None) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise SynergyError(f"parameter file {path} not found", option="param_fp")
+        raise SynergyError(f"parameter file {path} not found", option="param_fp_train")
     params = _load(path)
     if not isinstance(params, np.ndarray) or params.ndim != 2 or params.shape[1] < NUM_PARAMS:
         shape = getattr(params, "shape", type(params).__name__)
         raise SynergyError(f"{path} must hold an (N, >={NUM_PARAMS}) array of parameters, not {shape}",
-                           option="param_fp")
+                           option="param_fp_train")
     if rows is not None and len(params) != rows:
-        raise SynergyError(f"{path} has {len(params)} rows but the file list has {rows} images", option="param_fp")
+        raise SynergyError(f"{path} has {len(params)} rows but the file list has {rows} images",
+                           option="param_fp_train")
     return np.ascontiguousarray(params[:, :NUM_PARAMS], dtype=np.float32)
 
 

@@ -1,5 +1,7 @@
-"""Benchmark evaluation: AFLW2000-3D (68-point NME per yaw bucket, head-pose MAE) and
-AFLW (21-point NME), as the original (and 3DDFA before it) computes them.
+"""Benchmark metrics: AFLW2000-3D (68-point NME per yaw bucket, head-pose MAE) and AFLW
+(21-point NME), as the original (and 3DDFA before it) computes them, from predicted
+landmarks and angles; the datasets' layout and ground truth; CED curves. Running a
+regressor over a dataset is `synergy3DMM.evaluation`'s.
 
 Ground-truth arrays are indexed by position in a dataset's full, official file list;
 `select_images` maps any subset of names to those positions, so every function here
@@ -13,7 +15,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -21,11 +23,10 @@ from utils import assets
 from utils.errors import SynergyError
 from utils.geometry import crop_to_image
 from utils.io import _load
-from utils.params import STD_SIZE
 
 EVAL_DIR = f"{assets.AFLW2000_DIR}/{assets.EVAL_SUBDIR}"
 AFLW_EVAL_DIR = f"{assets.AFLW_DIR}/{assets.EVAL_SUBDIR}"
-YAW_BUCKETS = ((0, 30), (30, 60), (60, 90))
+YAW_BUCKETS = ((0, 30), (30, 60), (60, 90))  # the printout's labels; `yaw_buckets` says where the edges go
 LABEL_FILES = {"ori": "AFLW2000-3D.pts68.npy", "re": "AFLW2000-3D-Reannotated.pts68.npy"}
 POSE_EXCLUDED_GT = "ALFW2000-3D_pose_3ANG_excl.npy"  # (sic) the original's file names
 POSE_SKIP_LIST = "ALFW2000-3D_pose_3ANG_skip.npy"
@@ -281,13 +282,20 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def yaw_buckets(yaws: np.ndarray) -> list[np.ndarray]:
+    """A mask per |yaw| bucket, the original's rule (`ana_msg`): |yaw| <= 30, then
+    30 < |yaw| <= 60, then |yaw| > 60 (beyond 90 too). A yaw of exactly 30 counts in the
+    first bucket, of exactly 60 in the second."""
+    abs_yaw = np.abs(np.asarray(yaws))
+    return [abs_yaw <= 30, (abs_yaw > 30) & (abs_yaw <= 60), abs_yaw > 60]
+
+
 def nme_stats(nme_list: np.ndarray, yaws: np.ndarray) -> NMEStats:
     """NME per |yaw| bucket (percent) and the mean and std of the bucket means (the three
     of the original; of those with faces when one has none)."""
     nme_list = np.asarray(nme_list)
     _check_faces(len(nme_list), {"yaws": np.asarray(yaws).reshape(-1)})
-    abs_yaw = np.abs(np.asarray(yaws))
-    masks = [abs_yaw <= 30, (abs_yaw > 30) & (abs_yaw <= 60), abs_yaw > 60]
+    masks = yaw_buckets(yaws)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an empty bucket gives nan, not a warning
         means = [float(np.mean(nme_list[m]) * 100) for m in masks]
@@ -311,30 +319,7 @@ def pose_message(mae: dict[str, float]) -> str:
             % (mae["mae"], mae["yaw"], mae["pitch"], mae["roll"]))
 
 
-# --------------------------------------------------------------------------- inference
-
-
-def predict_params(regressor: Callable[[np.ndarray], np.ndarray], dataset, batch_size: int,
-                   workers: int = 0, progress: bool = True) -> np.ndarray:
-    """Whitened (N, 62) parameters of every image of `dataset` (a torch dataset of
-    normalised (3, 120, 120) crops), in batches, with a progress bar on stderr."""
-    import torch.utils.data as data
-    from tqdm import tqdm
-
-    loader = data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
-    outputs = []
-    try:
-        with tqdm(total=len(dataset), unit="img", disable=not progress, leave=False) as bar:
-            for batch in loader:
-                if tuple(batch.shape[-2:]) != (STD_SIZE, STD_SIZE):
-                    raise SynergyError(f"crops must be {STD_SIZE}x{STD_SIZE} pixels, got {tuple(batch.shape[-2:])}")
-                outputs.append(regressor(batch.numpy()))
-                bar.update(len(batch))
-    except SynergyError as exc:
-        # from a worker process the message carries the worker's traceback: keep its last line
-        last = str(exc).strip().splitlines()[-1]
-        raise SynergyError(last.split("SynergyError: ", 1)[-1]) from None
-    return np.concatenate(outputs).astype(np.float32) if outputs else np.zeros((0, 62), np.float32)
+# --------------------------------------------------------------------------- check images
 
 
 def paint_landmarks(crop: np.ndarray, landmarks_crop: np.ndarray) -> np.ndarray:
@@ -469,7 +454,7 @@ def ced_curve(nme_values: np.ndarray, thresholds_pct: np.ndarray | None = None) 
     return np.asarray(thresholds_pct, dtype=np.float64), below / len(values)
 
 
-# --------------------------------------------------------------------------- a model's benchmark
+# --------------------------------------------------------------------------- the datasets' layout
 
 
 @dataclass(frozen=True)
@@ -515,70 +500,3 @@ def check_crops(dataset: BenchmarkData, files: Sequence[str]) -> None:
     if absent:
         raise SynergyError(f"{len(absent)} listed crop(s) missing from {dataset.crops}, e.g. {absent[0]}: "
                            f"{dataset.how_to_get}")
-
-
-@dataclass
-class BenchmarkRun:
-    """A benchmark run of one regressor: the result and the predicted landmarks (crop space)."""
-
-    result: BenchmarkResult
-    files: list[str]
-    positions: np.ndarray
-    landmarks_crop: np.ndarray  # (N, 2, 68)
-
-
-def run_benchmark(regressor: Callable[[np.ndarray], np.ndarray], whitening, dataset: BenchmarkData,
-                  wanted: Sequence[str] | None = None, aflw: bool = False, batch_size: int = 128,
-                  workers: int = 0, progress: bool = True) -> BenchmarkRun:
-    """The AFLW2000-3D (or AFLW) benchmark of any regressor: (B, 3, 120, 120) normalised
-    crops -> whitened (B, 62) parameters, de-whitened with `whitening`. `benchmark.py`
-    runs it on a checkpoint and training on the model it trains."""
-    import time
-
-    from utils.ddfa import DDFATestDataset, test_transform
-    from utils.geometry import camera_pose
-    from utils.inference import reconstruct_in_crop
-
-    check_benchmark_data(dataset)
-    full_list = read_list(dataset.list_file)
-    positions = select_images(full_list, wanted)
-    files = [full_list[i] for i in positions]
-    check_crops(dataset, files)
-    ground_truth = (load_aflw_ground_truth if aflw else load_ground_truth)(str(dataset.eval_dir))
-    if len(ground_truth) != len(full_list):
-        raise SynergyError(f"{dataset.list_file} lists {len(full_list)} crops but the ground truth in "
-                           f"{dataset.eval_dir} has {len(ground_truth)} rows")
-    pose_truth = None if aflw else load_pose_ground_truth(dataset.eval_dir, len(full_list))
-    # in the order asked; the original feeds its crops as they are: another size is refused
-    images = DDFATestDataset(root=dataset.crops, lines=files, transform=test_transform(), size=STD_SIZE,
-                             size_hint="made from each image's roi box beforehand (docs/benchmark.md)")
-    start = time.time()
-    workers = min(workers, -(-len(files) // batch_size))  # no idle worker processes
-    params = predict_params(regressor, images, batch_size, workers, progress=progress)
-    seconds = time.time() - start
-    landmarks_crop = reconstruct_in_crop(params, whitening=whitening)[:, :2]
-    angles = camera_pose(whitening.dewhiten(params))[1]
-    if aflw:
-        result = evaluate_aflw(landmarks_crop, angles, files, positions, ground_truth)
-    else:
-        result = evaluate_aflw2000(landmarks_crop, angles, files, positions, ground_truth, pose_truth)
-    result.seconds = seconds
-    return BenchmarkRun(result, files, positions, landmarks_crop)
-
-
-def holdout_nme(regressor: Callable[[np.ndarray], np.ndarray], whitening, images, targets: np.ndarray,
-                batch_size: int = 64, workers: int = 0, progress: bool = False) -> tuple[np.ndarray, NMEStats]:
-    """NME of the 68 landmarks of held-out training crops against their labels: `images`
-    is a dataset of normalised crops, `targets` their whitened (N, 62) parameters; both
-    reconstructed in the 120x120 crop (the crop box is the image), normalised by sqrt(w*h)
-    of the labels' landmark box, reported per |yaw| bucket of the labels like AFLW2000-3D."""
-    from utils.geometry import camera_pose
-    from utils.inference import reconstruct_in_crop
-
-    params = predict_params(regressor, images, batch_size, workers, progress=progress)
-    pred = reconstruct_in_crop(params, whitening=whitening)[:, :2]
-    truth = reconstruct_in_crop(np.asarray(targets, dtype=np.float32), whitening=whitening)[:, :2]
-    whole_crop = np.tile(np.array([0, 0, STD_SIZE, STD_SIZE], dtype=np.float32), (len(pred), 1))
-    values = nme(pred, truth, whole_crop)
-    yaws = camera_pose(whitening.dewhiten(np.asarray(targets, dtype=np.float32)))[1][:, 0]
-    return values, nme_stats(values, yaws)

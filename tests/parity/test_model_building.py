@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.support import DEG_ATOL, NET_ATOL, NET_RTOL, PX_ATOL
+from tests.support import NET_ATOL, NET_RTOL, PX_ATOL
 from model_building import SynergyNet
 from utils.ddfa import CenterCrop, Normalize, ToTensor
 
@@ -132,15 +132,6 @@ def test_batched_numpy_and_torch_agree(model, ref_expected, ref_inputs):
     np.testing.assert_allclose(reconstruct_in_crop(params, dense=True), torch_dense, rtol=0, atol=PX_ATOL)
     batch = reconstruct_in_image(params, ref_inputs["roi_boxes"])
     np.testing.assert_allclose(batch, ref_expected["np_sparse"], rtol=0, atol=PX_ATOL)
-
-
-def test_benchmark_parse_pose(ref_expected):
-    import benchmark
-
-    for i, param in enumerate(ref_expected["params_test"]):
-        P, angles = benchmark.parse_pose(param)
-        np.testing.assert_allclose(P, ref_expected["bench_pose_P"][i], rtol=0, atol=1e-6)  # measured: identical
-        np.testing.assert_allclose(angles, ref_expected["bench_pose_angles"][i], rtol=0, atol=DEG_ATOL)
 
 
 def test_crop_img_matches_original(ref_inputs, ref_expected, photo):

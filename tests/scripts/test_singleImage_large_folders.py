@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from synergy3DMM.folders import RECORDS, Journal
-from synergy3DMM.sharding import Shard, rank_device
 from tests.support import MB05, REPO_ROOT
 from utils import assets
 
@@ -178,30 +177,6 @@ def test_bad_shard_is_flag_advice(tmp_path, photo, weights):
                               str(tmp_path / "o"))
     assert_one_line_error(result, "shard 2/2")
     assert "--shard" in result.stderr
-
-
-def test_shards_and_ranks_cover_the_list_once():
-    files = [Path(f"f{i:03d}.jpg") for i in range(103)][::-1]  # given unsorted
-    for count in (1, 2, 3, 7, 200):
-        parts = [Shard(i, count).take(files) for i in range(count)]
-        assert sorted(f for part in parts for f in part) == sorted(files)
-        assert max(map(len, parts)) - min(map(len, parts)) <= 1
-    # torchrun's 2 ranks inside each of 3 shards: 6 disjoint parts of the whole list
-    nested = [Shard(rank, 2).within(Shard(i, 3)) for i in range(3) for rank in range(2)]
-    assert sorted(part.index for part in nested) == list(range(6)) and {part.count for part in nested} == {6}
-    assert Shard.parse("1/4") == Shard(1, 4) and Shard(1, 4).tag == "1-of-4"
-    for bad in ("4/4", "-1/2", "1", "a/b", "1/0"):
-        with pytest.raises(Exception, match="shard") as exc:
-            Shard.parse(bad)
-        assert exc.value.option == "shard"
-
-
-def test_each_rank_takes_its_own_gpu(monkeypatch):
-    monkeypatch.setenv("LOCAL_RANK", "3")
-    assert rank_device("cuda") == "cuda:3"
-    assert rank_device("cpu") == "cpu" and rank_device("cuda:1") == "cuda:1"
-    monkeypatch.delenv("LOCAL_RANK")
-    assert rank_device("cuda") == "cuda"
 
 
 def test_a_journal_line_cut_by_a_crash_is_ignored_and_kept_apart(tmp_path):
