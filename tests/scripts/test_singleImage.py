@@ -382,10 +382,11 @@ print(Watch.seen)
 
 @pytest.mark.parametrize("script,preset,expected", [("singleImage", None, "1"), ("video", None, "1"),
                                                     ("artistic", None, "1"), ("uv_texture_realFaces", None, "1"),
-                                                    ("singleImage", "2", "2")])
+                                                    ("app", None, "1"), ("singleImage", "2", "2")])
 def test_scripts_keep_numpy_blas_on_one_thread_unless_told(script, preset, expected):
-    """The photo and video scripts set numpy's BLAS to one thread before numpy loads (its
-    spinning threads slow the pipeline's own); a value the user set wins."""
+    """The photo and video scripts (and the service) call `synergy3DMM.blas.single_threaded_blas`
+    first, before numpy loads (its spinning threads slow the pipeline's own); a value the
+    user set wins. Importing the library alone sets nothing (tests/synergy3DMM/test_blas.py)."""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     if preset is not None:
         env["OPENBLAS_NUM_THREADS"] = preset
@@ -393,3 +394,25 @@ def test_scripts_keep_numpy_blas_on_one_thread_unless_told(script, preset, expec
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == repr([expected])
+
+
+def test_single_image_modes_and_default_backend(tmp_path, photo):
+    """`--modes json,ply` writes those alone; no backend flag runs ONNX Runtime here (the
+    first run exports into the cache and says so)."""
+    out = tmp_path / "out"
+    env = {"SYNERGYNET_CACHE": str(tmp_path / "cache")}
+    result = run_single_image("-f", str(photo("portrait.jpg")), "-w", MB05, "-o", str(out), "--modes", "json,ply",
+                              env=env)
+    assert result.returncode == 0, result.stderr
+    written = tree(out)
+    assert {path.split("/")[0] for path in written} == {"json", "meshes"}
+    assert [p for p in written if p.endswith((".json", ".ply"))] == ["json/JianzhuGuo.json", "meshes/JianzhuGuo_0.ply"]
+    assert "exporting mb05_120x120.pth to ONNX" in result.stderr
+    assert list((tmp_path / "cache").glob("regressor-auto-*.onnx"))
+
+
+def test_library_errors_become_flag_advice(tmp_path, photo):
+    result = run_single_image("-f", str(photo("portrait.jpg")), "--modes", "json,depht", "-o", str(tmp_path / "o"))
+    assert_one_line_error(result, "unknown output mode(s) depht")
+    assert "(set it with --modes)" in result.stderr
+    assert not (tmp_path / "o").exists()
