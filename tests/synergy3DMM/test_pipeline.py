@@ -3,6 +3,8 @@ said when they stand in, any `Detector` plugged in (FaceBoxes by default, given 
 pre-cropped faces), side by side preparation, and the model block each JSON records."""
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
