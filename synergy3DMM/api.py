@@ -26,7 +26,7 @@ from typing import Callable, Sequence, Union
 import cv2
 import numpy as np
 
-from synergy3DMM.detectors import Boxes, GivenBoxes, as_boxes  # noqa: F401 - as_boxes: its name here before
+from synergy3DMM.detectors import Boxes, GivenBoxes, as_boxes  # noqa: F401 - as_boxes lived here: still importable
 from synergy3DMM.folders import BATCH_IMAGES, PREFETCH, FolderSummary, OnSkip, run_folder
 from synergy3DMM.outputs import assets_of, image_document, make_outputs
 from synergy3DMM.pipeline import FacePipeline

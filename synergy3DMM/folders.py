@@ -266,11 +266,12 @@ class SaveBehind:
 
 
 class FolderRun:
-    """One run of `process_images`, in named steps: images are read (and detected) ahead,
-    taken in groups (`batch`), their faces regressed in one batch (`regress`), their files
-    written behind on another thread (`save_behind`) while the next group is regressed, each
-    written image then recorded (`record`), and each image that could not be done recorded
-    as a failure (`fail`). See `process_images` for the arguments."""
+    """One run of `process_images`, in named steps: images are read (and detected) ahead
+    (`read_ahead`), taken in groups (`batch`), their faces regressed in one batch
+    (`regress`), their files written behind on another thread (`save_behind`) while the
+    next group is regressed, each written image then recorded (`record`), and each image
+    that could not be done recorded as a failure (`fail`). See `process_images` for the
+    arguments."""
 
     def __init__(self, pipeline: FacePipeline, outputs: Sequence[Output], out: str | Path,
                  names: Callable[[Path], str] | None = None, on_skip: OnSkip | None = None,
@@ -288,7 +289,7 @@ class FolderRun:
     def run(self, files: Iterable[Path]) -> FolderSummary:
         """Every image of `files`, in order; the summary of what was done."""
         start = time.perf_counter()
-        ahead = ReadAhead(self.pipeline, files, self.names, _still_done(self.out, self.skip), self.prefetch)
+        ahead = self.read_ahead(files)
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save") as saver:
                 pending: SaveBehind | None = None
@@ -307,6 +308,11 @@ class FolderRun:
                 self.journal.close()
         self.summary.seconds = time.perf_counter() - start
         return self.summary
+
+    def read_ahead(self, files: Iterable[Path]) -> ReadAhead:
+        """The images of `files` read, decoded and detected ahead; those a previous run
+        finished (`skip`) come back as already done, without being read."""
+        return ReadAhead(self.pipeline, files, self.names, _still_done(self.out, self.skip), self.prefetch)
 
     def batch(self, items: list[ReadItem]) -> list[ReadItem]:
         """The images of a group ready for the network; the others counted (already done)
@@ -335,6 +341,8 @@ class FolderRun:
                 for item, found in zip(group, faces)]
 
     def save_behind(self, saver: ThreadPoolExecutor, results: list[ImageResult]) -> SaveBehind:
+        """Every image's files of a group written on the `saver` thread (each image's own
+        error kept for `record`)."""
         return SaveBehind(results, saver.submit(self._save, results))
 
     def _save(self, results: list[ImageResult]) -> list[Saved]:

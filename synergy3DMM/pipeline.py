@@ -53,7 +53,7 @@ def pipeline_assets(weights: str | Path | None = None, pre_cropped: bool = False
 
     needed = data_files(CORE_FILES, "3DMM data")
     if not pre_cropped:
-        needed.update((detector or FaceBoxes).required_assets)
+        needed.update((FaceBoxes if detector is None else detector).required_assets)
     if weights is None and not assets.asset_path(assets.OFFICIAL_WEIGHTS).is_file():
         needed.update({assets.TDDFA_V2_WEIGHTS: "the 3DDFA_V2 regressor", assets.TDDFA_V2_WHITENING: "the 3DDFA_V2 regressor"})
     return needed
@@ -159,8 +159,9 @@ class FacePipeline:
         assets.resolve(pipeline_assets(weights, pre_cropped, detector))
         self.regressor = Regressor(weights, arch, self.backend, self.device, log)
         self.pre_cropped = pre_cropped
-        self.detector: Detector = detector or runners.detector(None, self.backend, self.device, log,
-                                                               threshold=threshold)
+        if detector is None:
+            detector = runners.detector(None, self.backend, self.device, log, threshold=threshold)
+        self.detector: Detector = detector
         # the crop of each box: pre-cropped faces are their own crop; other boxes are cut as
         # the checkpoint was trained
         self.roi_box_of = roi_box_as_given if pre_cropped else CROP_POLICIES[self.regressor.crop_policy]

@@ -229,9 +229,9 @@ def onnx_detector(weights: str | os.PathLike, device: str = "cpu", log: Log = _s
 
 def detector(weights: str | os.PathLike | None, backend: str, device: str, log: Log = _silent,
              threads: int | None = None, threshold: float | None = None) -> FaceBoxes:
-    """FaceBoxes (a `synergy3DMM.detectors.Detector`) on a resolved backend and device (default weights: the fetched ones); on
-    ONNX Runtime, each call on `threads` threads (default: all cores; 1 for detectors that
-    run side by side on several images). `threshold`: the score a face must exceed
+    """FaceBoxes (a `synergy3DMM.detectors.Detector`) on a resolved backend and device
+    (default weights: the fetched ones); on ONNX Runtime, each call on `threads` threads
+    (default: all cores; 1 for detectors that run side by side on several images). `threshold`: the score a face must exceed
     (default FaceBoxes' 0.5)."""
     from FaceBoxes.FaceBoxes import FaceBoxes, check_threshold
     from FaceBoxes.utils.config import VIS_THRESHOLD
