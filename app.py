@@ -16,15 +16,18 @@ More: docs/web.md.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import signal
+from synergy3DMM.blas import single_threaded_blas
 
-from FaceBoxes.FaceBoxes import check_threshold
-from synergy3DMM.cli import MODEL_FLAGS, add_detector_flags, add_model_flags, note, resolve_assets
-from synergy3DMM.outputs import OUTPUT_MODES, make_outputs
-from synergy3DMM.serve.settings import API_KEY_VARIABLE, ServeSettings
-from utils.errors import SynergyError, run_cli
+single_threaded_blas()  # before numpy loads
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import signal  # noqa: E402
+
+from synergy3DMM.cli import MODEL_FLAGS, add_detector_flags, add_model_flags, note, resolve_assets  # noqa: E402
+from synergy3DMM.outputs import OUTPUT_MODES, make_outputs  # noqa: E402
+from synergy3DMM.serve.settings import ServeSettings  # noqa: E402
+from utils.errors import SynergyError, run_cli  # noqa: E402
 
 FLAGS = {**MODEL_FLAGS, "api_key": "--api-key / --no-auth"}
 GRACEFUL_S = 60  # how long requests in flight may take to finish once asked to stop
@@ -33,42 +36,13 @@ APPLICATION = "synergy3DMM.serve.http:app_from_environment"  # built in each wor
 
 def parse_args(argv: list[str] | None = None) -> ServeSettings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = ServeSettings()
-    parser.add_argument("--host", default=defaults.host,
-                        help="address to listen on (default %(default)s: this machine only)")
-    parser.add_argument("--port", type=int, default=defaults.port, help="port (default %(default)s)")
     add_model_flags(parser, output=None,
                     output_help="folder for each request's temporary files (default: the system's)")
     add_detector_flags(parser)
-    parser.add_argument("--api-key", default=None,
-                        help=f"key every /v1/ request must send (X-API-Key); default: ${API_KEY_VARIABLE}. "
-                             "Required with a --host other machines can reach, unless --no-auth")
-    parser.add_argument("--no-auth", action="store_true", help="serve a non-loopback --host without a key, on purpose")
-    parser.add_argument("--workers", type=int, default=defaults.workers,
-                        help="server processes, each with its own models (default %(default)s)")
-    parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb,
-                        help="largest upload in MB (default %(default)g)")
-    parser.add_argument("--max-megapixels", type=float, default=defaults.max_megapixels,
-                        help="largest image in megapixels, read from its header (default %(default)g)")
-    parser.add_argument("--queue", type=int, default=defaults.queue,
-                        help="requests that may wait for a thread; more are answered 503 (default %(default)s)")
-    parser.add_argument("--batch-window-ms", type=float, default=defaults.batch_window_ms,
-                        help="how long the regressor waits for other requests' faces (default %(default)g)")
-    parser.add_argument("--no-page", action="store_true", help="the API alone, without the web page")
-    parser.add_argument("--access-log", action="store_true",
-                        help="a line per request on stdout (off by default: /metrics counts requests, and a line "
-                             "per request to a slow reader of stdout costs each request milliseconds)")
+    ServeSettings.add_flags(parser)
     args = parser.parse_args(argv)
-    settings = ServeSettings(
-        host=args.host, port=args.port, weights=args.weights, arch=args.arch, device=args.device,
-        backend=args.backend, api_key=args.api_key, no_auth=args.no_auth, max_upload_mb=args.max_upload_mb,
-        max_megapixels=args.max_megapixels, queue=args.queue, batch_window_ms=args.batch_window_ms,
-        workers=args.workers, page=not args.no_page, temp_dir=args.output, threshold=args.threshold,
-        access_log=args.access_log,
-    ).with_key_from_environment()
-    settings.check()
-    if settings.threshold is not None:
-        check_threshold(settings.threshold)  # before the server starts, not in its loading thread
+    settings = ServeSettings.from_args(args, temp_dir=args.output).with_key_from_environment()
+    settings.check()  # before the server starts
     return settings
 
 

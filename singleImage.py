@@ -30,27 +30,22 @@ reads); with --skip-existing or several parts the run ends with <output>/summary
 """
 from __future__ import annotations
 
-import argparse
+from synergy3DMM.blas import single_threaded_blas
 
-from synergy3DMM.cli import (FOLDER_FLAGS, MODEL_FLAGS, add_detector_flags, add_folder_flags, add_model_flags,
-                             check_folder_flags, list_inputs, note, progress_bar, resolve_assets)
-from synergy3DMM.folders import run_folder
-from synergy3DMM.outputs import DEFAULT_MODES, OUTPUT_MODES, make_outputs
-from synergy3DMM.pipeline import FacePipeline
-from synergy3DMM.sharding import Shard, rank_device
-from utils.device import resolve_backend
-from utils.errors import SynergyError, run_cli
-from utils.writers import MESH_ENCODERS
+single_threaded_blas()  # before numpy loads
+
+import argparse  # noqa: E402
+
+from synergy3DMM.cli import FOLDER_FLAGS, MODEL_FLAGS, image_parser, parse_image_args  # noqa: E402
+from synergy3DMM.flows import ImageRun, run_images  # noqa: E402
+from synergy3DMM.outputs import DEFAULT_MODES, OUTPUT_MODES, make_outputs  # noqa: E402
+from utils.errors import run_cli  # noqa: E402
+from utils.writers import MESH_ENCODERS  # noqa: E402
 
 FLAGS = {**MODEL_FLAGS, **FOLDER_FLAGS, "modes": "--modes"}
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-f", "--files", required=True, help="an image, or a folder of images")
-    parser.add_argument("--png", action="store_true", help="in a folder, take only .png files (the original's option)")
-    add_model_flags(parser)
-    add_detector_flags(parser)
+def own_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
                         help=f"outputs to write, comma-separated, from {', '.join(OUTPUT_MODES)} (default %(default)s)")
     parser.add_argument("--mesh", choices=sorted(MESH_ENCODERS),
@@ -59,14 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="draw landmarks with matplotlib at 200 dpi, as the original (slow)")
     parser.add_argument("--json-only", action="store_true", help="write only the JSON results (same as --modes json)")
     parser.add_argument("-num_img", "--num_img", type=int, default=None, help="process at most this many images")
-    parser.add_argument("--img_size", type=int, default=120, help="network input size (only 120 exists)")
-    add_folder_flags(parser)
-    args = parser.parse_args(argv)
-    if args.img_size != 120:
-        parser.error("--img_size: the published models take 120x120 crops")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = image_parser(__doc__, own_flags)
+    args = parse_image_args(parser, argv)
     if args.num_img is not None and args.num_img < 1:
         parser.error("--num_img must be at least 1")
-    check_folder_flags(parser, args)
     args.modes = ["json"] if args.json_only else [mode.strip() for mode in args.modes.split(",") if mode.strip()]
     if args.mesh:
         args.modes.append(args.mesh)
@@ -76,20 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     outputs = make_outputs(args.modes, matplotlib_landmarks=args.matplotlib)
-    files = list_inputs(args.files, args.png)[: args.num_img]
-    shard = Shard.parse(args.shard) if args.shard else None
-    backend, device = resolve_backend(args.backend, args.device)
-    resolve_assets(outputs, args.weights)  # every data file, before the first image
-    pipeline = FacePipeline(args.weights, args.arch, rank_device(device), backend, log=note, threshold=args.threshold)
-    summary = run_folder(pipeline, files, outputs, args.output, skip_existing=args.skip_existing, shard=shard,
-                         progress=progress_bar("image"), on_skip=lambda path, why: note(f"skipping {path}: {why}"),
-                         batch_images=args.batch_images, prefetch=args.prefetch)
-    if summary.images == 0 and not summary.already_done and (summary.failures or len(files) == 1):
-        raise SynergyError(summary.nothing_done())
-    if len(files) == 1:
-        print(f"{files[0]}: {summary.faces} face(s); results in {args.output}/")
-    else:
-        print(f"{summary.line()}; results in {args.output}/")
+    print(run_images(ImageRun.from_args(args, limit=args.num_img), outputs))
     return 0
 
 

@@ -17,13 +17,21 @@ An image whose UV texture is missing is reported by name and skipped (nothing wr
 """
 from __future__ import annotations
 
-from artistic import FLAGS, parser_with_flags, run_texture_script
-from utils.errors import run_cli
+from synergy3DMM.blas import single_threaded_blas
+
+single_threaded_blas()  # before numpy loads
+
+from synergy3DMM.cli import FOLDER_FLAGS, MODEL_FLAGS, parse_image_args  # noqa: E402
+from synergy3DMM.flows import run_texture_images, texture_parser  # noqa: E402
+from utils.errors import run_cli  # noqa: E402
+
+FLAGS = {**MODEL_FLAGS, **FOLDER_FLAGS}
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_texture_script(parser_with_flags(__doc__, "texture_data/uv_real", detector=False), argv,
-                              real_faces=True)
+    args = parse_image_args(texture_parser(__doc__, "texture_data/uv_real", real_faces=True), argv)
+    print(run_texture_images(args, real_faces=True))
+    return 0
 
 
 def cli() -> None:

@@ -17,16 +17,19 @@ each track (One Euro filter: still faces steady, fast ones without lag).
 """
 from __future__ import annotations
 
-import argparse
-import os
-import sys
+from synergy3DMM.blas import single_threaded_blas
 
-from synergy3DMM.cli import (MODEL_FLAGS, add_detector_flags, add_model_flags,  # first: numpy's BLAS on one thread
-                             note, resolve_assets)
-from synergy3DMM.outputs import make_outputs
-from synergy3DMM.pipeline import FacePipeline
-from synergy3DMM.video import DETECT_EVERY, check_show, open_source, process_video
-from utils.errors import SynergyError, run_cli
+single_threaded_blas()  # before numpy loads
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from synergy3DMM.cli import MODEL_FLAGS, add_detector_flags, add_model_flags, note, resolve_assets  # noqa: E402
+from synergy3DMM.outputs import make_outputs  # noqa: E402
+from synergy3DMM.pipeline import FacePipeline  # noqa: E402
+from synergy3DMM.video import DETECT_EVERY, check_show, open_source, process_video  # noqa: E402
+from utils.errors import SynergyError, run_cli  # noqa: E402
 
 FLAGS = {**MODEL_FLAGS, "modes": "--modes", "files": "-f/--files", "show": "--show"}
 VIDEO_MODES = ("3d", "solid", "2d_sparse", "2d_dense", "pose", "depth", "pncc")

@@ -1,4 +1,6 @@
-"""The FaceBoxes face detector: `FaceBoxes()(img_bgr)` -> `[[xmin, ymin, xmax, ymax, score], ...]`.
+"""The FaceBoxes face detector: `FaceBoxes()(img_bgr)` -> `[[xmin, ymin, xmax, ymax, score], ...]`
+(the original's call), `FaceBoxes().detect(img_bgr)` -> the same as an (F, 5) float32 array
+(the application's `Detector` interface, synergy3DMM/detectors.py).
 
 A call is three steps: `preprocess` (image -> NCHW float32 array and its scale),
 `run_network` (-> box offsets and class scores as numpy arrays) and `postprocess` (->
@@ -26,6 +28,10 @@ from .utils.config import (CONFIDENCE_THRESHOLD, KEEP_TOP_K, MAX_HEIGHT, MAX_WID
                            TOP_K, VARIANCE, VIS_THRESHOLD)
 from .utils.nms_wrapper import nms
 from .utils.prior_box import prior_boxes
+
+# What runs the network: (1, 3, H, W) float32 input -> box offsets (1, N, 4), class scores (1, N, 2)
+NetworkRunner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
 
 class InputScale(NamedTuple):
     """How the image was scaled for the network."""
@@ -78,9 +84,11 @@ class FaceBoxes:
     `threshold`: the score a face must exceed (default 0.5, the original's).
     """
 
+    name = "FaceBoxes"  # as each image's JSON records the detector
+    required_assets = {assets.FACEBOXES_WEIGHTS: "the FaceBoxes detector"}  # read when made
+
     def __init__(self, device="cpu", timer_flag: bool = False, weights: str | os.PathLike | None = None,
-                 runner: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
-                 threshold: float = VIS_THRESHOLD) -> None:
+                 runner: NetworkRunner | None = None, threshold: float = VIS_THRESHOLD) -> None:
         self.device = str(device)
         self.timer_flag = timer_flag
         self.threshold = check_threshold(threshold)
@@ -103,7 +111,8 @@ class FaceBoxes:
         load_strict(net, strip_module_prefix(load_checkpoint(weights)), str(weights))
         net.requires_grad_(False)
         if torch.device(device).type == "cpu":
-            # oneDNN convolutions run ~25% faster on NHWC weights; the input stays NCHW
+            # oneDNN convolutions run faster on NHWC weights (bench/run_bench.py times the
+            # detector); the input stays NCHW
             net = net.to(memory_format=torch.channels_last)
         return net.to(device).eval()
 
@@ -183,3 +192,7 @@ class FaceBoxes:
             misc = (network_start - start) + (time.perf_counter() - network_end)
             print(f"Detection: 1/1 forward_pass_time: {network_end - network_start:.4f}s misc: {misc:.4f}s")
         return dets
+
+    def detect(self, img: np.ndarray) -> np.ndarray:
+        """The faces of `__call__` as an (F, 5) float32 array, best first."""
+        return np.asarray(self(img), dtype=np.float32).reshape(-1, 5)

@@ -13,7 +13,7 @@ folder; the report (JSON on stdout) gives the median images/s of each and their 
   ahead while the network runs on the faces of several images in one batch, while the
   previous group's outputs are written.
 
-Goal (issue 18): at least 60 images/s on 2 cores.
+Goal (`GOAL`): at least 60 images/s on 2 cores.
 """
 from __future__ import annotations
 

@@ -38,13 +38,13 @@ TWO_FACES = "img/trump_hillary.jpg"  # 1536x689, two faces (the reference's two_
 FOUR_K = "img/emma.jpg"  # 3913x1901, three faces (emma_4k.jpg)
 
 STEPS = ("network", "detector", "render", "flow", "overlay", "memory", "gpu")
-TARGETS = {  # issue "Speed": median ratio original / ours
+TARGETS = {  # the median ratio original / ours each step must reach
     "network batch 1": 5.0,
     "FaceBoxes two_faces_720p": 2.0,
     "FaceBoxes emma_4k": 2.0,
     "render one face 1280x720": 4.0,
     "whole singleImage flow": 3.0,
-    # issue "Architecture": one overlay image each, against 3DDFA_V2's way: faster on both photos
+    # one overlay image each, against 3DDFA_V2's way: faster on both photos
     "one overlay image two_faces_720p (3DDFA_V2's way)": 1.0,
     "one overlay image emma_4k (3DDFA_V2's way)": 1.0,
 }
@@ -57,8 +57,8 @@ def summary(seconds: list[float]) -> dict[str, float]:
 
 # Untimed runs before each block, for at least this long: the other way's worker threads
 # stop spinning meanwhile, and the cores leave their idle state. (A pause would do the
-# first but undo the second: right after 0.25 s of sleep this machine runs a 5 ms render
-# ~30% slower for tens of milliseconds, which penalises the faster way most.)
+# first but undo the second: right after a pause the cores run a short render markedly
+# slower for a while, which penalises the faster way most.)
 WARM_UP_S = 0.1
 
 

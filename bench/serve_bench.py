@@ -11,7 +11,7 @@ and 8 clients (threads, each on one keep-alive connection) post the same photo a
 neighbour's load falls on both alike. Reported: requests/s, latency p50/p95/p99, errors
 (anything but a 200), and the server's resident memory (sampled every 0.2 s).
 
-Goals (issue 25): at 1 client the service adds at most 15 % to the in-process latency
+Goals: at 1 client the service adds at most 15 % to the in-process latency
 (p50); at 8 clients at least 90 % of the in-process throughput; no error; memory flat
 (the heaviest phase, run twice, ends the second time within 10 % of the first). The clients run on the same
 machine and take some of its cores; the load average before and after is reported, as

@@ -1,8 +1,9 @@
 """The application floor, named after the original's API module (`synergy3DMM.py`): the
-Python API (`SynergyNet`, in `api`), the photo pipeline (`pipeline`), the runners of each
-network on PyTorch or ONNX Runtime (`runners`), the output objects by mode (`outputs`,
-`render`), the processing of many images (`folders`) and their split among processes
-(`sharding`). Scripts and the API are built from these.
+Python API (`SynergyNet`, in `api`), the photo pipeline (`pipeline`) with its detectors
+(`detectors`) and what passes between its stages (`results`), the runners of each network
+on PyTorch or ONNX Runtime (`runners`), the output objects by mode (`outputs`, `render`),
+the processing of many images (`folders`) and their split among processes (`sharding`),
+and what the scripts share (`cli`, `flows`, `blas`). Scripts and the API are built from these.
 
     from synergy3DMM import SynergyNet
     lmks, meshes, poses = SynergyNet().get_all_outputs(img_bgr)

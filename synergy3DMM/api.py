@@ -26,25 +26,21 @@ from typing import Callable, Sequence, Union
 import cv2
 import numpy as np
 
-from synergy3DMM.folders import BATCH_IMAGES, PREFETCH, FolderSummary, run_folder
-from synergy3DMM.outputs import ImageResult, assets_of, image_document, make_outputs
-from synergy3DMM.pipeline import Face, FacePipeline
+from synergy3DMM.detectors import Boxes, GivenBoxes, as_boxes  # noqa: F401 - as_boxes lived here: still importable
+from synergy3DMM.folders import BATCH_IMAGES, PREFETCH, FolderSummary, OnSkip, run_folder
+from synergy3DMM.outputs import assets_of, image_document, make_outputs
+from synergy3DMM.pipeline import FacePipeline
+from synergy3DMM.results import Face, ImageResult
 from synergy3DMM.sharding import Shard
 from utils import assets
 from utils.errors import SynergyError
 from utils.io import IMAGE_EXTENSIONS, list_images, read_image, to_bgr8
 
 ImageLike = Union[np.ndarray, str, os.PathLike]
-# Face boxes of one image: rows [x1, y1, x2, y2] or [x1, y1, x2, y2, score] (an array or lists)
-Boxes = Union[np.ndarray, Sequence[Sequence[float]]]
 
 # The original's API resizes crops with Lanczos where its singleImage.py uses bilinear
 # (with the official weights, landmarks differ by up to about 1.5 px between the two).
 API_INTERPOLATION = cv2.INTER_LANCZOS4
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 def _as_image(image: ImageLike) -> np.ndarray:
@@ -52,24 +48,6 @@ def _as_image(image: ImageLike) -> np.ndarray:
     if isinstance(image, np.ndarray):
         return to_bgr8(image)
     return read_image(image)
-
-
-def as_boxes(boxes: Boxes) -> np.ndarray:
-    """(F, 5) float32 detections `[x1, y1, x2, y2, score]` from rows of 4 (score 1) or 5
-    numbers: the boxes a caller gives instead of detecting (3DDFA_V2's `tddfa(img, boxes)`)."""
-    rows = np.asarray(boxes, dtype=np.float32)
-    if rows.size == 0:
-        return np.zeros((0, 5), dtype=np.float32)
-    if rows.ndim == 1:
-        rows = rows[None]
-    if rows.ndim != 2 or rows.shape[1] not in (4, 5):
-        raise SynergyError(f"boxes must be rows [x1, y1, x2, y2] or [x1, y1, x2, y2, score]; got shape {rows.shape}",
-                           option="boxes")
-    if not np.isfinite(rows).all() or (rows[:, 2] <= rows[:, 0]).any() or (rows[:, 3] <= rows[:, 1]).any():
-        raise SynergyError("each box needs x2 > x1 and y2 > y1 (pixels, finite)", option="boxes")
-    if rows.shape[1] == 4:
-        rows = np.hstack([rows, np.ones((len(rows), 1), dtype=np.float32)])
-    return rows
 
 
 class SynergyNet:
@@ -129,17 +107,17 @@ class SynergyNet:
         single = isinstance(images, (np.ndarray, str, os.PathLike))
         batch = [images] if single else list(images)
         if boxes is None:
-            given = [None] * len(batch)
+            given: list[GivenBoxes | None] = [None] * len(batch)
         elif single:
-            given = [as_boxes(boxes)]
+            given = [GivenBoxes(boxes)]
         else:
-            given = [None if entry is None else as_boxes(entry) for entry in boxes]
+            given = [None if entry is None else GivenBoxes(entry) for entry in boxes]
             if len(given) != len(batch):
                 raise SynergyError(f"{len(given)} entries of boxes for {len(batch)} images: give one per image "
                                    "(None to detect in it)", option="boxes")
         decoded = [_as_image(image) for image in batch]
-        with self._lock:
-            found = [self.pipeline.prepare(image, image_boxes) for image, image_boxes in zip(decoded, given)]
+        with self._lock:  # the pipeline's detector where no boxes are given
+            found = [self.pipeline.prepare(image, detector=detector) for image, detector in zip(decoded, given)]
             faces = self.pipeline.analyse_many(found, dense=dense)
         return faces[0] if single else faces
 
@@ -155,7 +133,7 @@ class SynergyNet:
 
     def process_folder(self, source: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,
                        modes: Sequence[str] = ("json",), skip_existing: bool = False, shard: str | Shard | None = None,
-                       on_skip: Callable[[Path, str], None] | None = None,
+                       on_skip: OnSkip | None = None,
                        batch_images: int = BATCH_IMAGES, prefetch: int = PREFETCH) -> FolderSummary:
         """Write `modes` (see `synergy3DMM.outputs`) for every image of a folder (or a list
         of files) under `out`, as `singleImage.py` does: images read ahead, memory bounded,

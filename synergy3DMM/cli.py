@@ -1,30 +1,25 @@
 """What the scripts share: the flags that choose the model and where it runs, the flags of
-folder runs, notes on stderr and progress bars. Each script adds its own flags around
-these, so that `-w`, `--device`, `--skip-existing`, ... mean the same everywhere.
+image and folder runs, notes on stderr and progress bars. Each script adds its own flags
+around these, so that `-w`, `--device`, `--skip-existing`, ... mean the same everywhere.
+(numpy's BLAS threads are set before any of this loads: `synergy3DMM.blas`.)
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-# Scripts import this module before anything imports numpy: its BLAS then runs on one
-# thread. Its one large product per image or frame (the dense mesh from 25 MB of bases) is
-# bound by memory, and its idle threads spin, taking the cores from the read-ahead, drawing
-# and writing threads (a folder of 16 photos with meshes drawn: 13% less wall time, 38%
-# less CPU; a 720p video: 20 ms of CPU per frame instead of 33-41). A value already set wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from FaceBoxes.utils.config import VIS_THRESHOLD
+from synergy3DMM.folders import BATCH_IMAGES, PREFETCH, Progress
+from synergy3DMM.outputs import Output, assets_of
+from synergy3DMM.pipeline import pipeline_assets
+from utils import assets
+from utils.device import BACKEND_CHOICES, DEVICE_CHOICES
+from utils.errors import SynergyError
+from utils.io import IMAGE_EXTENSIONS, list_images
 
-from FaceBoxes.utils.config import VIS_THRESHOLD  # noqa: E402
-from synergy3DMM.folders import BATCH_IMAGES, PREFETCH  # noqa: E402
-from synergy3DMM.outputs import Output, assets_of  # noqa: E402
-from synergy3DMM.pipeline import pipeline_assets  # noqa: E402
-from utils import assets  # noqa: E402
-from utils.device import BACKEND_CHOICES, DEVICE_CHOICES  # noqa: E402
-from utils.errors import SynergyError  # noqa: E402
-from utils.io import IMAGE_EXTENSIONS, list_images  # noqa: E402
+IMG_SIZE = 120  # the network input size: the only one the published models take
 
 # library setting -> the flag that sets it, for `utils.errors.run_cli`'s advice
 MODEL_FLAGS = {"device": "--device", "backend": "--backend", "arch": "-a/--arch", "weights": "-w/--weights",
@@ -78,6 +73,35 @@ def check_folder_flags(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--batch-images and --prefetch must be at least 1")
 
 
+def image_parser(doc: str, own_flags: Callable[[argparse.ArgumentParser], None] = lambda parser: None,
+                 detector: bool = True) -> argparse.ArgumentParser:
+    """The parser of a script that runs images or folders through the pipeline: -f/--files
+    and --png (the original's), the model flags, --threshold (`detector`: faces are
+    detected; else none: pre-cropped faces), the script's `own_flags`, --img_size (the
+    original's, 120 only) and the folder flags. `parse_image_args` checks them."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--files", required=True, help="an image, or a folder of images")
+    parser.add_argument("--png", action="store_true", help="in a folder, take only .png files (the original's option)")
+    add_model_flags(parser)
+    if detector:
+        add_detector_flags(parser)
+    else:
+        parser.set_defaults(threshold=None)  # pre-cropped faces: no detector
+    own_flags(parser)
+    parser.add_argument("--img_size", type=int, default=IMG_SIZE, help="network input size (only 120 exists)")
+    add_folder_flags(parser)
+    return parser
+
+
+def parse_image_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """`image_parser`'s flags parsed and checked (a wrong one: usage and exit 2)."""
+    args = parser.parse_args(argv)
+    if args.img_size != IMG_SIZE:
+        parser.error("--img_size: the published models take 120x120 crops")
+    check_folder_flags(parser, args)
+    return args
+
+
 def list_inputs(path: str, png_only: bool = False) -> list[Path]:
     """The images of `-f`: the file itself, or the folder's images (`--png`: its .png files
     only, as the original); none is an error saying what was looked for."""
@@ -93,7 +117,7 @@ def note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def progress_bar(unit: str) -> Callable[[Iterable, int], Iterable]:
+def progress_bar(unit: str) -> Progress:
     """Wraps a stream of `total` items in a tqdm bar on stderr (none for a single item)."""
 
     def wrap(stream: Iterable, total: int) -> Iterable:

@@ -34,9 +34,13 @@ from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
-from synergy3DMM.outputs import ImageResult, Output, modes_of, needs_dense, save_image_outputs
+import numpy as np
+
+from synergy3DMM.outputs import Output, modes_of, needs_dense, save_image_outputs
+from synergy3DMM.pipeline import FacePipeline
+from synergy3DMM.results import Detections, ImageResult
 from synergy3DMM.sharding import Ranks, Shard
 from utils.errors import SynergyError
 from utils.io import IMAGE_EXTENSIONS, read_image
@@ -45,6 +49,17 @@ from utils.writers import write_json
 RECORDS = ".synergynet"  # run records under the output folder: journals, each part's summary
 BATCH_IMAGES = 8  # images whose faces go through the network in one batch
 PREFETCH = 8  # images read and detected ahead of the network
+
+OnSkip = Callable[[Path, str], None]  # an image not done (its path, why)
+OnDone = Callable[[Path, ImageResult], None]  # an image whose files are all written
+Progress = Callable[[Sequence[Path], int], Iterable[Path]]  # wraps a run's files (with their count), e.g. a bar
+
+
+class Failure(NamedTuple):
+    """An image a run could not do."""
+
+    image: str  # its path
+    error: str  # why, one line
 
 
 class OutputNames:
@@ -71,7 +86,7 @@ class FolderSummary:
 
     images: int = 0  # images analysed and written
     faces: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (image, why) for each one skipped
+    failures: list[Failure] = field(default_factory=list)  # each image skipped
     seconds: float = 0.0
     already_done: int = 0  # images skipped because a previous run finished them (skip_existing)
 
@@ -171,34 +186,34 @@ def _still_done(out: Path, skip: Collection[str] | Mapping[str, Sequence[str]]) 
 
 
 @dataclass
-class _Item:
+class ReadItem:
     """What reading ahead gives the network stage: an image ready for it, or why not."""
 
     path: Path
     name: str = ""
-    image: object = None  # the decoded image (np.ndarray); None: already done, or failed
-    found: object = None  # its `Detections`
+    image: np.ndarray | None = None  # the decoded image; None: already done, or failed
+    found: Detections | None = None
     error: str | None = None
 
 
-class _ReadAhead:
+class ReadAhead:
     """Images read, decoded and detected ahead, on one thread per core (`prefetch` images at
     most in flight), given back in the order of the files."""
 
-    def __init__(self, pipeline, files: Iterable[Path], names: Callable[[Path], str], done: Callable[[str], bool],
-                 prefetch: int):
+    def __init__(self, pipeline: FacePipeline, files: Iterable[Path], names: Callable[[Path], str],
+                 done: Callable[[str], bool], prefetch: int):
         self.prepare, workers = pipeline.side_by_side()
         self.files, self.names, self.done, self.prefetch = iter(files), names, done, max(1, prefetch)
-        self.window: deque[Future | _Item] = deque()
+        self.window: deque[Future | ReadItem] = deque()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="read-ahead")
         self.exhausted = False
 
-    def _load(self, path: Path, name: str) -> _Item:
+    def _load(self, path: Path, name: str) -> ReadItem:
         try:
             image = read_image(path)
-            return _Item(path, name, image, self.prepare(image))
+            return ReadItem(path, name, image, self.prepare(image))
         except SynergyError as exc:
-            return _Item(path, name, error=str(exc))
+            return ReadItem(path, name, error=str(exc))
 
     def _fill(self) -> None:
         while not self.exhausted and len(self.window) < self.prefetch:
@@ -208,14 +223,14 @@ class _ReadAhead:
                 break
             path = Path(path)
             name = self.names(path)
-            self.window.append(_Item(path, name) if self.done(name) else self.pool.submit(self._load, path, name))
+            self.window.append(ReadItem(path, name) if self.done(name) else self.pool.submit(self._load, path, name))
 
-    def _pop(self) -> _Item:
+    def _pop(self) -> ReadItem:
         item = self.window.popleft()
         self._fill()
         return item.result() if isinstance(item, Future) else item
 
-    def group(self, size: int) -> list[_Item] | None:
+    def group(self, size: int) -> list[ReadItem] | None:
         """The next item, then those already ready, up to `size` images; None at the end."""
         self._fill()
         if not self.window:
@@ -235,14 +250,138 @@ class _ReadAhead:
         self.pool.shutdown(wait=True)
 
 
-def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], out: str | Path,
-                   names: Callable[[Path], str] | None = None,
-                   on_skip: Callable[[Path, str], None] | None = None,
-                   on_done: Callable[[Path, ImageResult], None] | None = None, *,
+class Saved(NamedTuple):
+    """One image's outputs written behind: their paths under the output folder, or why not."""
+
+    error: str | None
+    files: list[Path]
+
+
+@dataclass
+class SaveBehind:
+    """A group's outputs being written on the save thread."""
+
+    results: list[ImageResult]
+    saved: Future  # -> list[Saved], one per result
+
+
+class FolderRun:
+    """One run of `process_images`, in named steps: images are read (and detected) ahead
+    (`read_ahead`), taken in groups (`batch`), their faces regressed in one batch
+    (`regress`), their files written behind on another thread (`save_behind`) while the
+    next group is regressed, each written image then recorded (`record`), and each image
+    that could not be done recorded as a failure (`fail`). See `process_images` for the
+    arguments."""
+
+    def __init__(self, pipeline: FacePipeline, outputs: Sequence[Output], out: str | Path,
+                 names: Callable[[Path], str] | None = None, on_skip: OnSkip | None = None,
+                 on_done: OnDone | None = None, *, skip: Collection[str] | Mapping[str, Sequence[str]] = (),
+                 journal: Journal | None = None, batch_images: int = BATCH_IMAGES, prefetch: int = PREFETCH):
+        self.pipeline, self.outputs, self.out = pipeline, outputs, Path(out)
+        self.names = names or OutputNames()
+        self.on_skip, self.on_done, self.skip, self.journal = on_skip, on_done, skip, journal
+        self.batch_images, self.prefetch = batch_images, prefetch
+        self.dense = needs_dense(outputs)
+        self.model = pipeline.model_block  # what made the faces, in each image's JSON
+        self.modes = modes_of(outputs)
+        self.summary = FolderSummary()
+
+    def run(self, files: Iterable[Path]) -> FolderSummary:
+        """Every image of `files`, in order; the summary of what was done."""
+        start = time.perf_counter()
+        ahead = self.read_ahead(files)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save") as saver:
+                pending: SaveBehind | None = None
+                while (items := ahead.group(self.batch_images)) is not None:
+                    results = self.regress(self.batch(items))
+                    if not results:
+                        continue
+                    if pending is not None:
+                        self.record(pending)
+                    pending = self.save_behind(saver, results)
+                if pending is not None:
+                    self.record(pending)
+        finally:
+            ahead.close()
+            if self.journal is not None:
+                self.journal.close()
+        self.summary.seconds = time.perf_counter() - start
+        return self.summary
+
+    def read_ahead(self, files: Iterable[Path]) -> ReadAhead:
+        """The images of `files` read, decoded and detected ahead; those a previous run
+        finished (`skip`) come back as already done, without being read."""
+        return ReadAhead(self.pipeline, files, self.names, _still_done(self.out, self.skip), self.prefetch)
+
+    def batch(self, items: list[ReadItem]) -> list[ReadItem]:
+        """The images of a group ready for the network; the others counted (already done)
+        or failed (unreadable)."""
+        ready = []
+        for item in items:
+            if item.error is not None:
+                self.fail(item.path, item.error)
+            elif item.image is None:
+                self.summary.already_done += 1
+            else:
+                ready.append(item)
+        return ready
+
+    def regress(self, group: list[ReadItem]) -> list[ImageResult]:
+        """The faces of every image of `group` in one network batch (an error fails them all)."""
+        if not group:
+            return []
+        try:
+            faces = self.pipeline.analyse_many([item.found for item in group], dense=self.dense)
+        except SynergyError as exc:
+            for item in group:
+                self.fail(item.path, str(exc))
+            return []
+        return [ImageResult(item.image, found, str(item.path), item.name, self.model)
+                for item, found in zip(group, faces)]
+
+    def save_behind(self, saver: ThreadPoolExecutor, results: list[ImageResult]) -> SaveBehind:
+        """Every image's files of a group written on the `saver` thread (each image's own
+        error kept for `record`)."""
+        return SaveBehind(results, saver.submit(self._save, results))
+
+    def _save(self, results: list[ImageResult]) -> list[Saved]:
+        saved = []
+        for result in results:
+            try:
+                saved.append(Saved(None, save_image_outputs(result, self.outputs, self.out)))
+            except SynergyError as exc:  # this image's own problem; OSError ends the run
+                saved.append(Saved(str(exc), []))
+        return saved
+
+    def record(self, pending: SaveBehind) -> None:
+        """Once a group's files are written: each image in the journal and the summary (and
+        to `on_done`), or, when its outputs failed, as a failure."""
+        for result, (error, written) in zip(pending.results, pending.saved.result()):
+            path = Path(result.source)
+            if error is not None:
+                self.fail(path, error)
+                continue
+            if self.journal is not None:
+                self.journal.record(result, self.modes, written)
+            self.summary.images += 1
+            self.summary.faces += len(result.faces)
+            if self.on_done is not None:
+                self.on_done(path, result)
+
+    def fail(self, path: Path, why: str) -> None:
+        self.summary.failures.append(Failure(str(path), why))
+        if self.on_skip is not None:
+            self.on_skip(path, why)
+
+
+def process_images(pipeline: FacePipeline, files: Iterable[Path], outputs: Sequence[Output], out: str | Path,
+                   names: Callable[[Path], str] | None = None, on_skip: OnSkip | None = None,
+                   on_done: OnDone | None = None, *,
                    skip: Collection[str] | Mapping[str, Sequence[str]] = (), journal: Journal | None = None,
                    batch_images: int = BATCH_IMAGES, prefetch: int = PREFETCH) -> FolderSummary:
-    """Analyse every image of `files` with `pipeline` (a `FacePipeline`) and write `outputs`
-    for it under `out`. An image that cannot be read, analysed or made into outputs
+    """Analyse every image of `files` with `pipeline` and write `outputs` for it under
+    `out` (a `FolderRun`). An image that cannot be read, analysed or made into outputs
     (`SynergyError`) is recorded in the summary's failures (and given to `on_skip`) and the
     run goes on; `on_done` receives each image's result once its files are written. An
     `OSError` (disk) ends the run.
@@ -252,76 +391,8 @@ def process_images(pipeline, files: Iterable[Path], outputs: Sequence[Output], o
     finished image is recorded; `batch_images`: images whose faces share one network
     batch; `prefetch`: images read and detected ahead (memory: about `prefetch +
     2 * batch_images` decoded images at most)."""
-    names = names or OutputNames()
-    dense = needs_dense(outputs)
-    model = pipeline.model_block  # what made the faces, in each image's JSON
-    modes = modes_of(outputs)
-    summary = FolderSummary()
-    start = time.perf_counter()
-
-    def fail(path: Path, why: str) -> None:
-        summary.failures.append((str(path), why))
-        if on_skip is not None:
-            on_skip(path, why)
-
-    def save_all(results: list[ImageResult]) -> list[tuple[str | None, list[Path]]]:
-        """Per image: its error (None when written) and its files."""
-        saved: list[tuple[str | None, list[Path]]] = []
-        for result in results:
-            try:
-                saved.append((None, save_image_outputs(result, outputs, out)))
-            except SynergyError as exc:  # this image's own problem; OSError ends the run
-                saved.append((str(exc), []))
-        return saved
-
-    def finish(pending: tuple[Future, list[ImageResult]]) -> None:
-        future, results = pending
-        for result, (error, written) in zip(results, future.result()):
-            path = Path(result.source)
-            if error is not None:
-                fail(path, error)
-                continue
-            if journal is not None:
-                journal.record(result, modes, written)
-            summary.images += 1
-            summary.faces += len(result.faces)
-            if on_done is not None:
-                on_done(path, result)
-
-    ahead = _ReadAhead(pipeline, files, names, _still_done(Path(out), skip), prefetch)
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save") as saver:
-            pending: tuple[Future, list[ImageResult]] | None = None
-            while (items := ahead.group(batch_images)) is not None:
-                group = []
-                for item in items:
-                    if item.error is not None:
-                        fail(item.path, item.error)
-                    elif item.image is None:
-                        summary.already_done += 1
-                    else:
-                        group.append(item)
-                if not group:
-                    continue
-                try:
-                    faces = pipeline.analyse_many([item.found for item in group], dense=dense)
-                except SynergyError as exc:
-                    for item in group:
-                        fail(item.path, str(exc))
-                    continue
-                results = [ImageResult(item.image, found, str(item.path), item.name, model)
-                           for item, found in zip(group, faces)]
-                if pending is not None:
-                    finish(pending)
-                pending = (saver.submit(save_all, results), results)
-            if pending is not None:
-                finish(pending)
-    finally:
-        ahead.close()
-        if journal is not None:
-            journal.close()
-    summary.seconds = time.perf_counter() - start
-    return summary
+    return FolderRun(pipeline, outputs, out, names, on_skip, on_done, skip=skip, journal=journal,
+                     batch_images=batch_images, prefetch=prefetch).run(files)
 
 
 def write_report(summary: FolderSummary, path: str | Path) -> None:
@@ -335,7 +406,7 @@ def read_report(path: str | Path) -> FolderSummary | None:
     try:
         doc = json.loads(Path(path).read_text())
         return FolderSummary(int(doc["images"]), int(doc["faces"]),
-                             [(str(f["image"]), str(f["error"])) for f in doc["failure_list"]],
+                             [Failure(str(f["image"]), str(f["error"])) for f in doc["failure_list"]],
                              float(doc["seconds"]), int(doc["already_done"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -354,10 +425,9 @@ def _sum_up(whole: FolderSummary, out: Path, keep_records: bool, one_file: bool)
         write_report(whole, out / "summary.json")
 
 
-def run_folder(pipeline, files: Sequence[str | Path], outputs: Sequence[Output], out: str | Path, *,
-               skip_existing: bool = False, shard: Shard | None = None,
-               progress: Callable[[Iterable[Path], int], Iterable[Path]] | None = None,
-               on_skip: Callable[[Path, str], None] | None = None,
+def run_folder(pipeline: FacePipeline, files: Sequence[str | Path], outputs: Sequence[Output], out: str | Path, *,
+               skip_existing: bool = False, shard: Shard | None = None, progress: Progress | None = None,
+               on_skip: OnSkip | None = None,
                batch_images: int = BATCH_IMAGES, prefetch: int = PREFETCH) -> FolderSummary:
     """`process_images` over this process's share of `files` (`shard`, and torchrun's rank
     within it), with the run's records under `out`:

@@ -35,32 +35,26 @@ from __future__ import annotations
 import functools
 import io
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Callable, NamedTuple, Sequence, Union
 
 import numpy as np
 
+from synergy3DMM.results import Face, ImageResult
 from utils.device import cpu_cores
 from utils.errors import SynergyError
 from utils.params import KEPT_INDICES, KEPT_TRIANGLES, TRIANGLES, UV_COORDS, data_files
 from utils.writers import MESH_ENCODERS, atomic_write, encode_image, faces_to_json, json_bytes, mesh_files, obj_bytes
 
-# A file to write: its path under the output folder, and its bytes or an image to encode.
 Payload = Union[bytes, np.ndarray]
-File = tuple[Path, Payload]
 
 
-@dataclass
-class ImageResult:
-    """One analysed image: what every output is made from."""
+class File(NamedTuple):
+    """A file an output makes for one image."""
 
-    image: np.ndarray  # 8-bit BGR
-    faces: Sequence  # synergy3DMM.pipeline.Face
-    source: str  # the image's path, as recorded in the JSON
-    name: str  # the output name (see synergy3DMM.folders.OutputNames)
-    model: dict | None = None  # what made the faces (`FacePipeline.model_block`), for the JSON
+    path: Path  # relative to the output folder
+    payload: Payload  # its bytes, or an image that the file's extension says how to encode
 
 
 def face_stem(name: str, index: int) -> str:
@@ -101,19 +95,20 @@ class Drawing(Output):
     folder = ""
     suffix = ".jpg"
 
-    def draw(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
+    def draw(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         """A new picture: `image` (8-bit BGR, not modified) with `faces` drawn on it."""
         raise NotImplementedError
 
     def files(self, result: ImageResult) -> list[File]:
-        return [(Path(self.folder) / f"{result.name}{self.suffix}", self.draw(result.image, result.faces))]
+        return [File(Path(self.folder) / f"{result.name}{self.suffix}", self.draw(result.image, result.faces))]
 
 
 class JsonOutput(Output):
     mode = "json"
 
     def files(self, result: ImageResult) -> list[File]:
-        return [(Path("json") / f"{result.name}.json", json_bytes(image_document(result), f"json/{result.name}.json"))]
+        return [File(Path("json") / f"{result.name}.json",
+                     json_bytes(image_document(result), f"json/{result.name}.json"))]
 
 
 class RenderOutput(Drawing):
@@ -132,10 +127,10 @@ class RenderOutput(Drawing):
 
         overlay, solid = render(result.image, [face.vertices for face in result.faces], alpha=self.alpha)
         folder = Path("rendering_overlay")
-        return ([(folder / f"{result.name}_solid.png", solid)] * self.solid
-                + [(folder / f"{result.name}.jpg", overlay)] * self.overlay)
+        return ([File(folder / f"{result.name}_solid.png", solid)] * self.solid
+                + [File(folder / f"{result.name}.jpg", overlay)] * self.overlay)
 
-    def draw(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
+    def draw(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         from synergy3DMM.render import render
 
         rendering = render(image, [face.vertices for face in faces], alpha=self.alpha)
@@ -160,10 +155,10 @@ class LandmarksOutput(Drawing):
         if self.matplotlib:
             buffer = io.BytesIO()
             draw_landmarks(result.image, landmarks, wfp=buffer, fmt="jpg")
-            return [(path, buffer.getvalue())]
-        return [(path, self.draw(result.image, result.faces))]
+            return [File(path, buffer.getvalue())]
+        return [File(path, self.draw(result.image, result.faces))]
 
-    def draw(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
+    def draw(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         from utils.inference import draw_landmarks_cv2
 
         return draw_landmarks_cv2(image, [face.landmarks for face in faces])
@@ -175,7 +170,7 @@ class PoseOutput(Drawing):
     mode = "pose"
     folder = "poses"
 
-    def draw(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
+    def draw(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         from utils.inference import draw_axis
 
         posed = image.copy()
@@ -195,7 +190,7 @@ class MapOutput(Drawing):
         self.mode, self.folder = mode, self.FOLDERS[mode]
         self.data_files = () if mode == "2d_dense" else (TRIANGLES,)  # the dots need no triangles
 
-    def draw(self, image: np.ndarray, faces: Sequence) -> np.ndarray:
+    def draw(self, image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
         from synergy3DMM import render
 
         painter = {"depth": render.depth_image, "pncc": render.pncc_image, "2d_dense": render.draw_dense}[self.mode]
@@ -208,14 +203,15 @@ VIEWED_FORMATS = ("obj", "glb")
 
 
 def _mesh_files(folder: Path, stem: str, formats: Sequence[str], vertices: np.ndarray, triangles: np.ndarray,
-                uv: np.ndarray, texture: np.ndarray, frontal: np.ndarray) -> list[File]:
-    """One face's mesh (image coordinates) in `formats` for 3D tools, and its two views."""
+                uv: np.ndarray, texture: np.ndarray, frontal: np.ndarray | None) -> list[File]:
+    """One face's mesh (image coordinates) in `formats` for 3D tools, and its two views of
+    the `frontal` mesh (none without it)."""
     from synergy3DMM.textures import mesh_views, tool_mesh
 
     mesh = tool_mesh(vertices, triangles, uv, texture)
-    files: list[File] = [(folder / name, data) for fmt in formats for name, data in mesh_files(fmt, stem, mesh).items()]
-    if any(fmt in VIEWED_FORMATS for fmt in formats):
-        files.append((folder / f"{stem}_views.png", mesh_views(frontal, triangles, mesh.colors[:, ::-1])))
+    files = [File(folder / name, data) for fmt in formats for name, data in mesh_files(fmt, stem, mesh).items()]
+    if frontal is not None and any(fmt in VIEWED_FORMATS for fmt in formats):
+        files.append(File(folder / f"{stem}_views.png", mesh_views(frontal, triangles, mesh.colors[:, ::-1])))
     return files
 
 
@@ -234,18 +230,27 @@ class MeshOutput(Output):
         self.mode = ",".join(self.formats + ["uv_tex"] * uv_tex)
 
     def files(self, result: ImageResult) -> list[File]:
+        from synergy3DMM.textures import photo_uv_textures
+
+        textures = photo_uv_textures(result.image, [face.vertices for face in result.faces])
+        return [file for i, texture in enumerate(textures) for file in self.face_files(result, i, texture)]
+
+    def face_files(self, result: ImageResult, index: int, texture: np.ndarray | None = None,
+                   views: bool = True) -> list[File]:
+        """The files of face `index` of `result` (`views`: with the picture of its mesh).
+        `texture`: its UV texture from the photo; made here when not given, the same
+        (`synergy3DMM.textures.photo_uv_textures`: seen through all the photo's faces)."""
         from synergy3DMM.textures import filled, frontal_vertices, photo_uv_textures
         from utils.params import load_3dmm
 
+        face = result.faces[index]
+        if texture is None:
+            texture, = photo_uv_textures(result.image, [f.vertices for f in result.faces], only=[index])
+        stem = face_stem(result.name, index)
         morph = load_3dmm()
-        files: list[File] = []
-        textures = photo_uv_textures(result.image, [face.vertices for face in result.faces])
-        for i, (face, texture) in enumerate(zip(result.faces, textures)):
-            if self.uv_tex:
-                files.append((Path("uv_tex") / f"{face_stem(result.name, i)}.png", texture))
-            files += _mesh_files(Path("meshes"), face_stem(result.name, i), self.formats, face.vertices.T,
-                                 morph.triangles, morph.uv_coords, filled(texture), frontal_vertices(face.params))
-        return files
+        files = [File(Path("uv_tex") / f"{stem}.png", texture)] if self.uv_tex else []
+        return files + _mesh_files(Path("meshes"), stem, self.formats, face.vertices.T, morph.triangles,
+                                   morph.uv_coords, filled(texture), frontal_vertices(face.params) if views else None)
 
 
 class UVMapOutput(Output):
@@ -285,14 +290,14 @@ class UVMapOutput(Output):
         for i, face in enumerate(result.faces):
             stem = face_stem(name, i)
             vertices = face.vertices.T[kept]
-            files.append((Path("obj") / f"{stem}.obj", obj_bytes(vertices, triangles, colors_bgr[:, ::-1])))
+            files.append(File(Path("obj") / f"{stem}.obj", obj_bytes(vertices, triangles, colors_bgr[:, ::-1])))
             files += _mesh_files(Path("meshes"), stem, self.formats, vertices, triangles, uv, uv_image,
                                  frontal_vertices(face.params)[kept])
         if self.overlay:
             overlay, solid = render(result.image, [face.vertices[:, kept] for face in result.faces], tri=triangles,
                                     alpha=self.alpha, tex=colors_bgr.astype(np.float32) / 255.0)
-            files += [(Path("rendering_overlay") / f"{name}.jpg", overlay),
-                      (Path("rendering_overlay") / f"{name}_solid.png", solid)]
+            files += [File(Path("rendering_overlay") / f"{name}.jpg", overlay),
+                      File(Path("rendering_overlay") / f"{name}_solid.png", solid)]
         return files
 
 

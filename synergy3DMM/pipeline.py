@@ -1,13 +1,15 @@
 """The flow of one photo, as one object:
 
-    image -> FaceBoxes -> crop policy -> regressor (all faces in one batch) -> 3DMM -> faces
+    image -> detector -> crop policy -> regressor (all faces in one batch) -> 3DMM -> faces
 
     pipeline = FacePipeline()                     # default weights, fastest backend here
     faces = pipeline.analyse(read_image("img/sample_2.jpg"))
     faces[0].landmarks, faces[0].pose, faces[0].vertices
 
 A checkpoint's architecture, crop policy and whitening travel together (`Regressor`), so
-SynergyNet and 3DDFA_V2 checkpoints run through the same code. The backend (PyTorch or
+SynergyNet and 3DDFA_V2 checkpoints run through the same code. The detector is any
+`synergy3DMM.detectors.Detector` (FaceBoxes by default); what flows between the stages
+is named in `synergy3DMM.results` (`Detections`, `Face`). The backend (PyTorch or
 ONNX Runtime, `auto`: ONNX Runtime on a CPU, PyTorch on a GPU) and the device are decided
 once, here (`utils.device.resolve_backend`); the ONNX path does not import torch.
 """
@@ -17,14 +19,16 @@ import functools
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import cv2
 import numpy as np
 
+from FaceBoxes.FaceBoxes import FaceBoxes, check_threshold
 from synergy3DMM import runners
+from synergy3DMM.detectors import Detector, GivenBoxes
+from synergy3DMM.results import Detections, Face
 from utils import assets, geometry
 from utils.cropping import CROP_POLICIES, crop_faces, normalize_crops, roi_box_as_given
 from utils.device import cpu_cores, resolve_backend
@@ -40,15 +44,16 @@ def _log(message: str) -> None:
     logger.info(message)
 
 
-def pipeline_assets(weights: str | Path | None = None, pre_cropped: bool = False) -> dict[str, str]:
+def pipeline_assets(weights: str | Path | None = None, pre_cropped: bool = False,
+                    detector: Detector | None = None) -> dict[str, str]:
     """The asset files a `FacePipeline` reads (path relative to the data root -> what needs
-    it): the 3DMM data, the detector (unless every image is a face cropped already) and,
-    without `weights`, the official weights when present, else the 3DDFA_V2 regressor and
-    its whitening. For `utils.assets.resolve`, before any work."""
+    it): the 3DMM data, the detector's (`detector`, default FaceBoxes; none when every image
+    is a face cropped already) and, without `weights`, the official weights when present,
+    else the 3DDFA_V2 regressor and its whitening. For `utils.assets.resolve`, before any work."""
 
     needed = data_files(CORE_FILES, "3DMM data")
     if not pre_cropped:
-        needed[assets.FACEBOXES_WEIGHTS] = "the FaceBoxes detector"
+        needed.update((FaceBoxes if detector is None else detector).required_assets)
     if weights is None and not assets.asset_path(assets.OFFICIAL_WEIGHTS).is_file():
         needed.update({assets.TDDFA_V2_WEIGHTS: "the 3DDFA_V2 regressor", assets.TDDFA_V2_WHITENING: "the 3DDFA_V2 regressor"})
     return needed
@@ -109,47 +114,21 @@ class Regressor:
         return self.run(batch)
 
 
-@dataclass
-class Face:
-    """One face of a photo, everything in image pixels."""
-
-    box: np.ndarray  # detection [x1, y1, x2, y2, score] (float32, as FaceBoxes gives it)
-    roi_box: np.ndarray  # the crop fed to the network [sx, sy, ex, ey] (float32)
-    params: np.ndarray  # (62,) de-whitened 3DMM parameters
-    landmarks: np.ndarray  # (3, 68) x, y, z
-    angles: np.ndarray  # (3,) degrees: the original's [yaw, pitch, roll] (matrix2angle's x, y, z)
-    translation: np.ndarray  # (3,) x, y in pixels
-    vertices: np.ndarray | None = field(default=None, repr=False)  # (3, 53215) when asked for
-
-    @property
-    def pose(self) -> dict[str, float]:
-        return {"yaw": float(self.angles[0]), "pitch": float(self.angles[1]), "roll": float(self.angles[2])}
-
-    @property
-    def score(self) -> float:
-        """The detector's confidence."""
-        return float(self.box[4])
-
-
-@dataclass
-class Detections:
-    """One image's faces before the network: detections, roi boxes and normalised crops."""
-
-    boxes: np.ndarray  # (F, 5)
-    roi_boxes: np.ndarray  # (F, 4)
-    batch: np.ndarray  # (F, 3, 120, 120) float32
-
-
 def crop_batch(image: np.ndarray, roi_boxes: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """The network input of every roi box of `image`, resized with `interpolation`
     (`singleImage.py`: INTER_LINEAR; the original's Python API: INTER_LANCZOS4)."""
     return normalize_crops(crop_faces(image, roi_boxes, interpolation=interpolation))
 
 
-def whole_image_box(image: np.ndarray) -> np.ndarray:
-    """The one "detection" of a pre-cropped face: the whole image, score 1."""
-    height, width = image.shape[:2]
-    return np.array([[0, 0, width, height, 1.0]], dtype=np.float32)
+# Everything before the network for one image (decode done): 8-bit BGR image -> its `Detections`
+Prepare = Callable[[np.ndarray], Detections]
+
+
+class SideBySide(NamedTuple):
+    """How to prepare several images at once: `prepare` for each, `workers` at a time."""
+
+    prepare: Prepare
+    workers: int
 
 
 class FacePipeline:
@@ -157,56 +136,64 @@ class FacePipeline:
 
     `backend`: 'auto' (ONNX Runtime on a CPU, PyTorch on a GPU), 'torch' or 'onnx';
     `device`: 'auto', 'cpu' or 'cuda[:N]'. `log` receives one-time notes (the weights
-    used, ONNX exports); by default they go to the 'synergynet' logger. `pre_cropped`:
-    every image is one face cropped already (uv_texture_realFaces.py's 256x256 faces): the
-    whole image is its crop, with no detector and no margin. `threshold`: the detector's
-    score a face must exceed (default FaceBoxes' 0.5).
+    used, ONNX exports); by default they go to the 'synergynet' logger. `detector`: any
+    `Detector` (default: FaceBoxes on the backend and device, with `threshold`, the score a
+    face must exceed, default FaceBoxes' 0.5). `pre_cropped`: every image is one face
+    cropped already (uv_texture_realFaces.py's 256x256 faces): the whole image is its crop
+    (`GivenBoxes()`), with no margin.
 
     Every file it reads is resolved first, at once (`pipeline_assets`, `utils.assets.resolve`):
     fetched on an installed package's first use, else one line naming what is missing."""
 
     def __init__(self, weights: str | Path | None = None, arch: str | None = None,
                  device: str = "auto", backend: str = "auto", log: Callable[[str], None] = _log,
-                 pre_cropped: bool = False, threshold: float | None = None):
+                 pre_cropped: bool = False, threshold: float | None = None, detector: Detector | None = None):
+        if detector is not None and (threshold is not None or pre_cropped):
+            raise SynergyError("a detector given is used as it is: give it its threshold, and no pre_cropped",
+                               option="threshold")
         self.backend, self.device = resolve_backend(backend, device)
         if threshold is not None:
-            from FaceBoxes.FaceBoxes import check_threshold
-
             check_threshold(threshold)  # a bad setting fails before anything loads
-        assets.resolve(pipeline_assets(weights, pre_cropped))
+        if pre_cropped:
+            detector = GivenBoxes()
+        assets.resolve(pipeline_assets(weights, pre_cropped, detector))
         self.regressor = Regressor(weights, arch, self.backend, self.device, log)
         self.pre_cropped = pre_cropped
-        if pre_cropped:
-            self.detector, self.roi_box_of = whole_image_box, roi_box_as_given
-        else:
-            self.detector = runners.detector(None, self.backend, self.device, log, threshold=threshold)
-            self.roi_box_of = CROP_POLICIES[self.regressor.crop_policy]
-        self._single_core_detector = None
+        if detector is None:
+            detector = runners.detector(None, self.backend, self.device, log, threshold=threshold)
+        self.detector: Detector = detector
+        # the crop of each box: pre-cropped faces are their own crop; other boxes are cut as
+        # the checkpoint was trained
+        self.roi_box_of = roi_box_as_given if pre_cropped else CROP_POLICIES[self.regressor.crop_policy]
+        self._single_core_detector: Detector | None = None
         self._lock = threading.Lock()
 
-    def detect(self, image: np.ndarray, detector=None) -> np.ndarray:
+    def detect(self, image: np.ndarray, detector: Detector | None = None) -> np.ndarray:
         """(F, 5) detections `[x1, y1, x2, y2, score]` (by `detector`, default the pipeline's)."""
-        return np.asarray((detector or self.detector)(image), dtype=np.float32).reshape(-1, 5)
+        return (self.detector if detector is None else detector).detect(image)
 
-    def side_by_side(self) -> tuple[Callable[[np.ndarray], Detections], int]:
-        """A `prepare` for several images at once and how many to run side by side: with
-        ONNX Runtime on a CPU, one image per core, each detected on that core alone (a
-        detector session of one thread: its cores do not wait for each other after every
-        layer); elsewhere one image at a time."""
+    def side_by_side(self) -> SideBySide:
+        """A `prepare` for several images at once and how many to run side by side: with a
+        detector that runs no network, one image per core; with FaceBoxes on ONNX Runtime on
+        a CPU, one image per core, each detected on that core alone (a detector session of
+        one thread: its cores do not wait for each other after every layer); elsewhere one
+        image at a time."""
         workers = cpu_cores()
-        if self.pre_cropped:  # no detector: reading ahead is decoding and cropping alone
-            return self.prepare, workers
-        if self.backend != "onnx" or self.device != "cpu" or workers == 1:
-            return self.prepare, 1
+        if isinstance(self.detector, GivenBoxes):  # reading ahead is decoding and cropping alone
+            return SideBySide(self.prepare, workers)
+        if (not isinstance(self.detector, FaceBoxes) or self.backend != "onnx" or self.device != "cpu"
+                or workers == 1):
+            return SideBySide(self.prepare, 1)
         with self._lock:
             if self._single_core_detector is None:
                 self._single_core_detector = runners.detector(self.detector.weights, "onnx", "cpu", threads=1,
                                                               threshold=self.detector.threshold)
-        return functools.partial(self.prepare, detector=self._single_core_detector), workers
+        return SideBySide(functools.partial(self.prepare, detector=self._single_core_detector), workers)
 
     def prepare(self, image: np.ndarray, boxes: np.ndarray | None = None,
-                interpolation: int = cv2.INTER_LINEAR, detector=None) -> Detections:
-        """Detect (unless `boxes` are given) and crop: everything before the network."""
+                interpolation: int = cv2.INTER_LINEAR, detector: Detector | None = None) -> Detections:
+        """Detect (with `detector`, default the pipeline's; `boxes`: these detections
+        instead) and crop: everything before the network."""
         boxes = self.detect(image, detector) if boxes is None else np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
         roi_boxes = np.array([self.roi_box_of(box) for box in boxes], dtype=np.float32).reshape(-1, 4)
         return Detections(boxes, roi_boxes, crop_batch(image, roi_boxes, interpolation))
@@ -267,7 +254,8 @@ class FacePipeline:
             "weights_sha256": assets.file_sha256(self.regressor.weights)[:16],
             "checkpoint": info.kind,
             "arch": info.arch,
-            "detector": None if self.pre_cropped else {"name": "FaceBoxes", "threshold": self.detector.threshold},
+            "detector": None if self.pre_cropped else {"name": self.detector.name,
+                                                        "threshold": self.detector.threshold},
             "3dmm_bases": "stand-in" if load_3dmm().uses_standin_bases else "real",
         }
 

@@ -6,7 +6,8 @@ the same call, chosen once (`utils.device.resolve_backend`).
   (`SYNERGYNET_CACHE`, default `~/.cache/synergynet`), each export checked against
   PyTorch. A regressor's export carries a sidecar JSON (`utils.checkpoints.info_to_json`:
   architecture, crop policy, whitening), so once cached the whole ONNX path runs without
-  importing torch: faster start-up and less than half the memory.
+  importing torch: faster start-up and less memory (bench/run_bench.py's peak-memory row
+  measures the whole flow).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 
 import numpy as np
 
@@ -26,12 +27,27 @@ from utils.device import cpu_cores
 from utils.onnx_export import OPSET, make_session
 from utils.writers import write_json
 
+if TYPE_CHECKING:
+    from FaceBoxes.FaceBoxes import FaceBoxes, NetworkRunner
+
 # Most crops per regressor call on a CPU (see OnnxRegressor): a chunk's activations stay in
 # the CPU caches, and a batch of any size needs no more memory than a chunk; results do not
 # depend on it.
 REGRESSOR_CHUNK = 8
 Log = Callable[[str], None]
-Runner = Callable[[np.ndarray], np.ndarray]
+
+
+class Runner(Protocol):
+    """A regressor on a backend: (B, 3, 120, 120) float32 normalised crops -> (B, 62) whitened parameters."""
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class LoadedRegressor(NamedTuple):
+    """A checkpoint's regressor on a backend, and what the checkpoint is."""
+
+    run: Runner
+    info: CheckpointInfo
 
 
 def _silent(_: str) -> None:
@@ -125,8 +141,8 @@ class OnnxRegressor:
     single-threaded session. Why not threads inside each layer for batches too: they meet
     after each of the ~60 layers, so a core slowed by anything else on the machine stalls the
     others at every meeting, while with a queue the free core simply takes more chunks
-    (MobileNetV2, batch 64, 2 cores: 92 ms against 115 ms with a busy neighbour on one core,
-    and 72 ms either way on a quiet machine). On a GPU the whole batch is one call."""
+    (`bench/run_bench.py --busy-neighbour` measures both ways with one core slowed). On a GPU
+    the whole batch is one call."""
 
     def __init__(self, path: Path, device: str = "cpu", spinning: bool = False):
         self.path, self.device = path, str(device)
@@ -161,7 +177,7 @@ class OnnxRegressor:
 
 
 def onnx_regressor(weights: str | os.PathLike, arch: str | None = None, device: str = "cpu",
-                   log: Log = _silent, spinning: bool = False) -> tuple[OnnxRegressor, CheckpointInfo]:
+                   log: Log = _silent, spinning: bool = False) -> LoadedRegressor:
     """The ONNX Runtime regressor for a SynergyNet or 3DDFA_V2 checkpoint, exported on the
     first use and cached with its sidecar, and the checkpoint's `CheckpointInfo`.
     `spinning`: see `utils.onnx_export.make_session`."""
@@ -177,23 +193,23 @@ def onnx_regressor(weights: str | os.PathLike, arch: str | None = None, device: 
         log(f"exporting {weights.name} to ONNX ({path})")
         model.export_onnx(path)
         write_json(sidecar, checkpoints.info_to_json(info))
-    return OnnxRegressor(path, device, spinning), info
+    return LoadedRegressor(OnnxRegressor(path, device, spinning), info)
 
 
 def regressor_runner(weights: str | os.PathLike, arch: str | None, backend: str, device: str,
-                     log: Log = _silent) -> tuple[Runner, CheckpointInfo]:
+                     log: Log = _silent) -> LoadedRegressor:
     """The regressor of `weights` on a resolved backend and device, and its `CheckpointInfo`."""
     if backend == "onnx":
         return onnx_regressor(weights, arch, device, log)
     runner = TorchRegressor(weights, arch, device)
-    return runner, runner.info
+    return LoadedRegressor(runner, runner.info)
 
 
 # --------------------------------------------------------------------------- the detector
 
 
 def onnx_detector(weights: str | os.PathLike, device: str = "cpu", log: Log = _silent, threads: int | None = None
-                  ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+                  ) -> NetworkRunner:
     """`(1, 3, H, W) float32 -> (loc, conf)` on ONNX Runtime for FaceBoxes `weights`, each
     call on `threads` threads (default: all cores)."""
     path = cache_path("faceboxes", weights)
@@ -212,10 +228,10 @@ def onnx_detector(weights: str | os.PathLike, device: str = "cpu", log: Log = _s
 
 
 def detector(weights: str | os.PathLike | None, backend: str, device: str, log: Log = _silent,
-             threads: int | None = None, threshold: float | None = None):
-    """FaceBoxes on a resolved backend and device (default weights: the fetched ones); on
-    ONNX Runtime, each call on `threads` threads (default: all cores; 1 for detectors that
-    run side by side on several images). `threshold`: the score a face must exceed
+             threads: int | None = None, threshold: float | None = None) -> FaceBoxes:
+    """FaceBoxes (a `synergy3DMM.detectors.Detector`) on a resolved backend and device
+    (default weights: the fetched ones); on ONNX Runtime, each call on `threads` threads
+    (default: all cores; 1 for detectors that run side by side on several images). `threshold`: the score a face must exceed
     (default FaceBoxes' 0.5)."""
     from FaceBoxes.FaceBoxes import FaceBoxes, check_threshold
     from FaceBoxes.utils.config import VIS_THRESHOLD

@@ -1,4 +1,5 @@
-"""The import structure: layers only import downwards, and no import cycles.
+"""The import structure: layers only import downwards, no import cycles, and no script
+imports another script (a flow two scripts share lives in the library).
 
 Imports are read with `ast`, never executed, so a broken or slow module cannot hide an edge.
 Layers, lowest first:
@@ -8,6 +9,10 @@ Layers, lowest first:
 3 application: `synergy3DMM/*`
 4 scripts: every other root-level module, `bench/*`, and `synergy3DMM.__main__` (`python -m
   synergy3DMM <command>` runs the scripts: an entry point like them, though it lives in the package)
+
+On the scripts' floor, a script is a module run as a program: every root-level module there,
+`synergy3DMM.__main__`, and any other with an `if __name__ == "__main__":` block (a bench
+script); the rest are helpers a script may import (bench/original_way.py).
 """
 from __future__ import annotations
 
@@ -61,6 +66,26 @@ def find_modules(root: Path) -> dict[str, Path]:
         if names:  # a root-level __init__.py is no importable module
             modules[".".join(names)] = path
     return modules
+
+
+def runs_as_program(path: Path) -> bool:
+    """Whether the module has a top-level `if __name__ == "__main__":` block."""
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        test = node.test if isinstance(node, ast.If) else None
+        if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+                and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)):
+            return True
+    return False
+
+
+def scripts(root: Path, modules: dict[str, Path]) -> set[str]:
+    """The modules run as programs (see the module docstring)."""
+    found = set()
+    for module, path in modules.items():
+        is_root_level = path.parent == root
+        if layer(module, is_root_level) == 4 and (is_root_level or module in MODULE_LAYERS or runs_as_program(path)):
+            found.add(module)
+    return found
 
 
 def _run_import_nodes(node: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -176,6 +201,16 @@ def test_no_module_imports_a_higher_layer() -> None:
         pytest.fail("modules in no layer or importing a higher layer:\n" + "\n".join(unplaced + upward), pytrace=False)
 
 
+def test_no_script_imports_a_script() -> None:
+    modules, edges = read_imports(REPO_ROOT)
+    programs = scripts(REPO_ROOT, modules)
+    found = [f"  {e.where}: script {e.source} imports script {e.target}" for e in edges
+             if e.source in programs and e.target in programs]
+    if found:
+        pytest.fail("scripts importing scripts (share the flow through the library instead):\n" + "\n".join(found),
+                    pytrace=False)
+
+
 def test_no_import_cycle_between_files() -> None:
     _, edges = read_imports(REPO_ROOT)
     report = _cycle_report(edges, key=str)
@@ -222,3 +257,27 @@ def test_the_reader_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
 
     modules, edges = read_imports(REPO_ROOT)
     assert len(modules) > 40 and len({(e.source, e.target) for e in edges}) > 60, (len(modules), len(edges))
+
+
+def test_the_script_rule_sees_scripts_and_their_helpers(tmp_path: Path) -> None:
+    files = {
+        "one.py": "import two\nfrom bench import helper\n",  # a root script importing another, and a helper
+        "two.py": "def cli():\n    pass\n",
+        "model_building.py": "", "synergy3DMM/__init__.py": "",
+        "synergy3DMM/__main__.py": "import one\n",
+        "bench/__init__.py": "",
+        "bench/run.py": "from bench import helper\n\nif __name__ == '__main__':\n    helper.go()\n",
+        "bench/helper.py": "def go():\n    import two\n",  # a helper may import a script (not run as one)
+        "bench/other.py": "import bench.run\n\nif __name__ == \"__main__\":\n    pass\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+
+    modules, edges = read_imports(tmp_path)
+    programs = scripts(tmp_path, modules)
+
+    assert programs == {"one", "two", "synergy3DMM.__main__", "bench.run", "bench.other"}
+    assert {(e.source, e.target) for e in edges if e.source in programs and e.target in programs} == {
+        ("one", "two"), ("synergy3DMM.__main__", "one"), ("bench.other", "bench.run")}
+    assert runs_as_program(tmp_path / "bench/run.py") and not runs_as_program(tmp_path / "bench/helper.py")

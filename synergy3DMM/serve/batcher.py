@@ -13,11 +13,20 @@ import contextlib
 import threading
 import time
 from concurrent.futures import Future
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
-from synergy3DMM.pipeline import Detections, Face
+from synergy3DMM.results import Detections, Face
 
+# `FacePipeline.analyse_many`: the faces of prepared images (with dense vertices when asked)
 Analyse = Callable[[Sequence[Detections], bool], list[list[Face]]]
+
+
+class Waiting(NamedTuple):
+    """A request's crops handed to the batcher, and where its faces go."""
+
+    found: Detections
+    dense: bool
+    done: Future  # -> list[Face]
 
 
 class Slot:
@@ -40,7 +49,7 @@ class Batcher:
                  on_batch: Callable[[int], None] | None = None):
         self.analyse_many, self.window_s, self.max_faces = analyse_many, window_s, max_faces
         self.on_batch = on_batch
-        self._waiting: list[tuple[Detections, bool, Future]] = []
+        self._waiting: list[Waiting] = []
         self._preparing = 0
         self._closed = False
         self._changed = threading.Condition()
@@ -70,15 +79,15 @@ class Batcher:
             alone = self._preparing == 1 and not self._waiting
             self._preparing -= 1
             if not alone:
-                self._waiting.append((found, dense, done))
+                self._waiting.append(Waiting(found, dense, done))
                 self._changed.notify_all()
                 return done
         # nobody to wait for: the batch of one runs on this thread (no hand-over to the
         # batcher's and back, which costs a wait for a core on a busy machine)
-        self._run_batch([(found, dense, done)])
+        self._run_batch([Waiting(found, dense, done)])
         return done
 
-    def _take(self) -> list[tuple[Detections, bool, Future]] | None:
+    def _take(self) -> list[Waiting] | None:
         with self._changed:
             while not self._waiting and not self._closed:
                 self._changed.wait()
@@ -89,33 +98,33 @@ class Batcher:
                    and (left := deadline - time.monotonic()) > 0):
                 self._changed.wait(left)
             taken, count = [], 0
-            while self._waiting and (not taken or count + len(self._waiting[0][0].boxes) <= self.max_faces):
-                count += len(self._waiting[0][0].boxes)
+            while self._waiting and (not taken or count + len(self._waiting[0].found.boxes) <= self.max_faces):
+                count += len(self._waiting[0].found.boxes)
                 taken.append(self._waiting.pop(0))
             return taken
 
     def _faces(self) -> int:
-        return sum(len(found.boxes) for found, _, _ in self._waiting)
+        return sum(len(item.found.boxes) for item in self._waiting)
 
     def _run(self) -> None:
         while (taken := self._take()) is not None:
             self._run_batch(taken)
 
-    def _run_batch(self, taken: list[tuple[Detections, bool, Future]]) -> None:
+    def _run_batch(self, taken: list[Waiting]) -> None:
         if self.on_batch is not None:
-            self.on_batch(sum(len(found.boxes) for found, _, _ in taken))
+            self.on_batch(sum(len(item.found.boxes) for item in taken))
         for dense in (False, True):  # the dense meshes only for the requests that need them
-            group = [item for item in taken if item[1] == dense]
+            group = [item for item in taken if item.dense == dense]
             if not group:
                 continue
             try:
-                results = self.analyse_many([found for found, _, _ in group], dense)
+                results = self.analyse_many([item.found for item in group], dense)
             except BaseException as exc:  # each waiting request hears it
-                for _, _, done in group:
-                    done.set_exception(exc)
+                for item in group:
+                    item.done.set_exception(exc)
                 continue
-            for (_, _, done), faces in zip(group, results):
-                done.set_result(faces)
+            for item, faces in zip(group, results):
+                item.done.set_result(faces)
 
     def close(self) -> None:
         """Runs what is waiting, then stops the thread."""

@@ -34,10 +34,12 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from synergy3DMM.outputs import ImageResult
+from synergy3DMM.results import ImageResult
+from synergy3DMM.serve import answers
+from synergy3DMM.serve.answers import MEDIA_TYPES, MESH_FORMATS, RENDER_MODES
+from synergy3DMM.serve.errors import RequestError
 from synergy3DMM.serve.metrics import ServiceMetrics
-from synergy3DMM.serve.service import (LOADING_RETRY_AFTER_S, MEDIA_TYPES, MESH_FORMATS, RENDER_MODES, FaceService,
-                                       RequestError)
+from synergy3DMM.serve.service import LOADING_RETRY_AFTER_S, FaceService
 from synergy3DMM.serve.settings import ServeSettings
 from synergy3DMM.serve.uploads import FIELD, receive_upload
 from utils.errors import SynergyError
@@ -86,7 +88,7 @@ def create_app(settings: ServeSettings, service: FaceService | None = None) -> F
     """The application (see the module docstring). The models load in the background when
     the server starts (`/readyz` says when); a `service` given ready is used as it is."""
     metrics = ServiceMetrics()
-    service = service or FaceService(settings, on_batch=metrics.batch.observe, on_faces=metrics.faces.inc)
+    service = service or FaceService(settings, listener=metrics)
     metrics.queue.set_function(lambda: service.queue_length)
 
     @asynccontextmanager
@@ -166,24 +168,24 @@ def create_app(settings: ServeSettings, service: FaceService | None = None) -> F
 
     @v1.post("/faces", openapi_extra=_UPLOAD_BODY, summary="The faces of a photo: singleImage.py's JSON")
     async def faces(request: Request, dense: bool = Query(False, description="add each face's dense vertices")):
-        return await serve(request, dense, lambda result: Response(service.document(result, dense),
+        return await serve(request, dense, lambda result: Response(answers.document(result, dense),
                                                                    media_type="application/json"))
 
     @v1.post("/render", openapi_extra=_UPLOAD_BODY, summary="A picture of the faces over the photo",
              response_class=Response)
     async def render(request: Request, mode: RenderMode = Query(RenderMode("3d"))):
         def answer(result: ImageResult) -> Response:
-            name, data = service.picture(result, mode.value)
+            name, data = answers.picture(result, mode.value)
             return Response(data, media_type=MEDIA_TYPES[Path(name).suffix],
                             headers={"Content-Disposition": f'inline; filename="{name}"'})
 
-        return await serve(request, service.needs_dense(mode.value), answer)
+        return await serve(request, answers.needs_dense(mode.value), answer)
 
     @v1.post("/mesh", openapi_extra=_UPLOAD_BODY, summary="One face's textured mesh", response_class=Response)
     async def mesh(request: Request, format: MeshFormat = Query(MeshFormat("glb")),  # noqa: A002 - the API's name
                    face: int = Query(0, ge=0, description="which face, in the JSON's order")):
         def answer(result: ImageResult) -> Response:
-            name, data = service.mesh(result, format.value, face)
+            name, data = answers.mesh(result, format.value, face)
             return Response(data, media_type=MEDIA_TYPES[Path(name).suffix],
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

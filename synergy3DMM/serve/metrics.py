@@ -12,7 +12,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
 class ServiceMetrics:
     """Requests by route and status, their latency, faces found, faces per regressor batch,
-    and the requests waiting for a thread."""
+    and the requests waiting for a thread. The service's `Listener`
+    (`synergy3DMM.serve.service`)."""
 
     content_type = CONTENT_TYPE_LATEST
 
@@ -27,6 +28,12 @@ class ServiceMetrics:
                                buckets=BATCH_BUCKETS, registry=self.registry)
         self.queue = Gauge("synergynet_queue_length", "Requests admitted and waiting for a thread",
                            registry=self.registry)
+
+    def batch_ran(self, faces: int) -> None:
+        self.batch.observe(faces)
+
+    def faces_found(self, faces: int) -> None:
+        self.faces.inc(faces)
 
     def request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()

@@ -27,7 +27,9 @@ import numpy as np  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from synergy3DMM.outputs import make_outputs  # noqa: E402
-from synergy3DMM.serve.service import FaceService, RequestError, zipped  # noqa: E402
+from synergy3DMM.serve.answers import document, zipped  # noqa: E402
+from synergy3DMM.serve.errors import RequestError  # noqa: E402
+from synergy3DMM.serve.service import FaceService  # noqa: E402
 from synergy3DMM.serve.settings import ServeSettings  # noqa: E402
 from synergy3DMM.video import open_source, process_video  # noqa: E402
 from utils.assets import asset_path  # noqa: E402
@@ -90,7 +92,7 @@ class PhotoPage:
         landmarks = _rgb(make_outputs(["2d_sparse"])[0].draw(result.image, result.faces))
         rows = [[i, round(face.score, 3), *(round(face.pose[k], 1) for k in ("yaw", "pitch", "roll"))]
                 for i, face in enumerate(result.faces)]
-        (folder / f"{result.name}.json").write_bytes(service.document(result))
+        (folder / f"{result.name}.json").write_bytes(document(result))
         downloads = [str(folder / f"{result.name}.json")]
         meshes: list[str] = []
         if result.faces:

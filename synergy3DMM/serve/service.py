@@ -1,12 +1,13 @@
-"""The model as a service, for the HTTP API and the page alike: a photo's bytes in, the
-files `singleImage.py` writes for it out (made by the same output objects), with the
-limits and the bounded queue that keep a server up under any input and any load.
+"""The model as a service, for the HTTP API and the page alike: a photo's bytes in, its
+faces out (an `ImageResult`, which `synergy3DMM.serve.answers` turns into the files
+`singleImage.py` writes), with the limits and the bounded queue that keep a server up under
+any input and any load.
 
     service = FaceService(ServeSettings())
     service.load()                                   # or start(): in the background
     with service.admitted():                         # RequestError 503 when the queue is full
         result = service.call(service.analyse, data, "photo.jpg", False).result()
-        document = service.document(result)          # singleImage.py's JSON for that photo
+        answers.document(result)                     # singleImage.py's JSON for that photo
 
 Requests run side by side on a pool of threads (decode, detect on a single-threaded
 detector per thread as `FacePipeline.side_by_side` gives, crop, draw, encode); their crops
@@ -18,62 +19,45 @@ The service keeps no state between requests.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
-import re
 import threading
-import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from synergy3DMM.outputs import OUTPUT_MODES, Drawing, ImageResult, image_document, make_outputs
 from synergy3DMM.pipeline import FacePipeline
+from synergy3DMM.results import ImageResult
+from synergy3DMM.serve.answers import safe_stem
 from synergy3DMM.serve.batcher import Batcher
+from synergy3DMM.serve.errors import RequestError
 from synergy3DMM.serve.settings import ServeSettings
-from synergy3DMM.textures import filled, photo_uv_textures, tool_mesh
 from utils.errors import SynergyError
 from utils.io import decode_image, probe_image
-from utils.params import load_3dmm
-from utils.writers import MESH_ENCODERS, encode_image, json_bytes, mesh_files
 
 logger = logging.getLogger("synergynet.serve")
 
-# the modes that are one picture of the photo (Drawing outputs), and the mesh formats
-RENDER_MODES = tuple(mode for mode in OUTPUT_MODES if isinstance(make_outputs([mode])[0], Drawing))
-MESH_FORMATS = tuple(MESH_ENCODERS)
-MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".glb": "model/gltf-binary", ".ply": "application/x-ply",
-               ".zip": "application/zip", ".json": "application/json"}
 RETRY_AFTER_S = 1  # a full queue empties in about this time at the speeds measured here
 LOADING_RETRY_AFTER_S = 5
 
 
-class RequestError(Exception):
-    """What a request did wrong, or why it cannot be served now: an HTTP status, one line,
-    and headers (Retry-After)."""
+class Listener(Protocol):
+    """What the service tells as it works (the metrics: `synergy3DMM.serve.metrics`)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+    def batch_ran(self, faces: int) -> None:
+        """A regressor batch ran on `faces` faces (of one or several requests)."""
 
-
-def safe_stem(filename: str | None) -> str:
-    """A name for download files from an upload's file name: its stem in letters, digits,
-    `-` and `_` only ("photo" when nothing is left). Never a path."""
-    stem = Path(str(filename or "").replace("\\", "/")).stem
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:64]
-    return stem or "photo"
+    def faces_found(self, faces: int) -> None:
+        """A photo was analysed: it has `faces` faces."""
 
 
 class FaceService:
-    """See the module docstring. `on_batch(faces)`, `on_faces(count)`: the metrics' ears."""
+    """See the module docstring. `listener` hears each batch and each photo's faces."""
 
-    def __init__(self, settings: ServeSettings, on_batch: Callable[[int], None] | None = None,
-                 on_faces: Callable[[int], None] | None = None):
+    def __init__(self, settings: ServeSettings, listener: Listener | None = None):
         self.settings = settings
-        self.on_batch, self.on_faces = on_batch, on_faces
+        self.listener = listener
         self.pipeline: FacePipeline | None = None
         self.failure: str | None = None
         self._ready = threading.Event()
@@ -92,7 +76,8 @@ class FaceService:
         # twice the cores: a request waiting for its batch leaves its core to another's detection
         self.threads = 2 * max(1, cores)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="request")
-        self.batcher = Batcher(pipeline.analyse_many, self.settings.batch_window_ms / 1000.0, on_batch=self.on_batch)
+        self.batcher = Batcher(pipeline.analyse_many, self.settings.batch_window_ms / 1000.0,
+                               on_batch=None if self.listener is None else self.listener.batch_ran)
         self.pipeline = pipeline
         self._ready.set()
         logger.info("models loaded (%s on %s); %d request threads", pipeline.backend, pipeline.device, self.threads)
@@ -210,56 +195,7 @@ class FaceService:
         with self.batcher.slot() as slot:
             found = prepare(image)
             faces = slot.submit(found, dense)
-        if self.on_faces is not None:
-            self.on_faces(len(faces))
+        if self.listener is not None:
+            self.listener.faces_found(len(faces))
         source = Path(str(filename or "upload").replace("\\", "/")).name
         return ImageResult(image, faces, source, safe_stem(filename), self.pipeline.model_block)
-
-    @staticmethod
-    def document(result: ImageResult, dense: bool = False) -> bytes:
-        """The JSON document `singleImage.py --modes json` writes for the photo (without its
-        indentation); with `dense`, each face also has `vertices` (53215 x [x, y, z], image
-        pixels)."""
-        document = image_document(result)
-        if dense:
-            for face, entry in zip(result.faces, document["faces"]):
-                entry["vertices"] = np.round(np.asarray(face.vertices, dtype=np.float64).T, 4).tolist()
-        return json_bytes(document, f"the answer for {result.source}", compact=True)
-
-    @staticmethod
-    def needs_dense(mode_or_format: str) -> bool:
-        return make_outputs([mode_or_format])[0].needs_dense
-
-    @staticmethod
-    def picture(result: ImageResult, mode: str) -> tuple[str, bytes]:
-        """The file name and bytes of the picture `singleImage.py --modes <mode>` writes."""
-        (relative, payload), = make_outputs([mode])[0].files(result)
-        return relative.name, payload if isinstance(payload, bytes) else encode_image(relative, payload)
-
-    @staticmethod
-    def mesh(result: ImageResult, fmt: str, face: int) -> tuple[str, bytes]:
-        """Face `face`'s mesh as `singleImage.py --modes <fmt>` writes it, through the same
-        functions (the photo's texture seen through all its faces, made whole, the mesh in
-        tool coordinates, its encoder), for that face alone: the file name and bytes (OBJ:
-        a zip of the OBJ, its MTL and its texture). RequestError 404 when the photo has no
-        such face."""
-        if not 0 <= face < len(result.faces):
-            raise RequestError(404, f"no face {face}: the photo has {len(result.faces)} face(s)")
-        morph = load_3dmm()
-        texture, = photo_uv_textures(result.image, [f.vertices for f in result.faces], only=[face])
-        stem = f"{result.name}_{face}"
-        mesh = tool_mesh(result.faces[face].vertices.T, morph.triangles, morph.uv_coords, filled(texture))
-        files = mesh_files(fmt, stem, mesh)
-        if fmt != "obj":
-            name = f"{stem}.{fmt}"
-            return name, files[name]
-        return f"{stem}.zip", zipped({f"{stem}.{ext}": files[f"{stem}.{ext}"] for ext in ("obj", "mtl", "png")})
-
-
-def zipped(files: dict[str, bytes]) -> bytes:
-    """A zip of `files` (name -> bytes): text compressed (fast), PNG images as they are."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data, zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED, 1)
-    return buffer.getvalue()

@@ -1,14 +1,17 @@
-"""The service's settings: what `app.py`'s flags set, the rule for the API key, and their
-way to worker processes (`--workers N` starts N processes, each of which builds its
-application from these settings in the environment)."""
+"""The service's settings: what `app.py`'s flags set (the service's own flags are declared
+once, here, in each field's metadata: `add_flags`, `from_args`), the rule for the API key,
+and their way to worker processes (`--workers N` starts N processes, each of which builds
+its application from these settings in the environment)."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import ipaddress
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from FaceBoxes.FaceBoxes import check_threshold
 from utils.errors import SynergyError
 
 API_KEY_VARIABLE = "SYNERGYNET_API_KEY"  # the key, when --api-key is not given
@@ -16,26 +19,62 @@ SETTINGS_VARIABLE = "SYNERGYNET_SERVE_SETTINGS"  # the settings, as JSON, for wo
 MB = 1 << 20
 
 
+def flag(help: str, name: str | None = None) -> dict:  # noqa: A002 - argparse's word
+    """A field's metadata that makes it a flag of app.py: `--<field-name>` (or `name`) with
+    `help`; a bool field is a switch to the other value."""
+    return {"flag": name, "help": help}
+
+
 @dataclass
 class ServeSettings:
-    host: str = "127.0.0.1"
-    port: int = 7860
+    host: str = field(default="127.0.0.1",
+                      metadata=flag("address to listen on (default %(default)s: this machine only)"))
+    port: int = field(default=7860, metadata=flag("port (default %(default)s)"))
+    # the model: the flags every script shares (synergy3DMM.cli.add_model_flags, add_detector_flags)
     weights: str | None = None
     arch: str | None = None
     device: str = "auto"
     backend: str = "auto"
     threshold: float | None = None  # the detector's score a face must exceed (None: FaceBoxes' own)
-    api_key: str | None = None  # required on every /v1/ route when set
-    no_auth: bool = False  # a non-loopback host without a key, on purpose
-    max_upload_mb: float = 20.0  # an upload's bytes
-    max_megapixels: float = 40.0  # an image's pixels, read from its header before decoding
-    queue: int = 16  # requests that may wait for a worker; more are answered 503
-    batch_window_ms: float = 5.0  # how long the regressor waits for the faces of requests being prepared
-    workers: int = 1  # processes (uvicorn's)
-    page: bool = True  # the Gradio page at /
-    access_log: bool = False  # uvicorn's line per request on stdout
+    api_key: str | None = field(default=None, metadata=flag(
+        f"key every /v1/ request must send (X-API-Key); default: ${API_KEY_VARIABLE}. Required with a --host other "
+        "machines can reach, unless --no-auth"))  # required on every /v1/ route when set
+    no_auth: bool = field(default=False, metadata=flag("serve a non-loopback --host without a key, on purpose"))
+    max_upload_mb: float = field(default=20.0, metadata=flag("largest upload in MB (default %(default)g)"))
+    max_megapixels: float = field(default=40.0, metadata=flag(
+        "largest image in megapixels, read from its header (default %(default)g)"))
+    queue: int = field(default=16, metadata=flag(
+        "requests that may wait for a thread; more are answered 503 (default %(default)s)"))
+    batch_window_ms: float = field(default=5.0, metadata=flag(
+        "how long the regressor waits for other requests' faces (default %(default)g)"))
+    workers: int = field(default=1, metadata=flag(
+        "server processes, each with its own models (default %(default)s)"))  # uvicorn's
+    page: bool = field(default=True, metadata=flag("the API alone, without the web page", "--no-page"))  # at /
+    access_log: bool = field(default=False, metadata=flag(
+        "a line per request on stdout (off by default: /metrics counts requests, and a line per request to a slow "
+        "reader of stdout costs each request milliseconds)"))  # uvicorn's
     max_video_seconds: float = 10.0  # the page's video: the first seconds are processed
     temp_dir: str | None = None  # where per-request temporary folders go (default: the system's)
+
+    @classmethod
+    def add_flags(cls, parser: argparse.ArgumentParser) -> None:
+        """The service's own flags (fields with `flag` metadata), in the fields' order."""
+        for spec in dataclasses.fields(cls):
+            if "help" not in spec.metadata:
+                continue
+            name = spec.metadata["flag"] or "--" + spec.name.replace("_", "-")
+            if isinstance(spec.default, bool):
+                parser.add_argument(name, dest=spec.name, action="store_false" if spec.default else "store_true",
+                                    help=spec.metadata["help"])
+            else:
+                kind = str if spec.default is None else type(spec.default)
+                parser.add_argument(name, dest=spec.name, type=kind, default=spec.default, help=spec.metadata["help"])
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **others) -> "ServeSettings":
+        """The settings of parsed flags (every field a flag set; `others` for the rest)."""
+        return cls(**{spec.name: getattr(args, spec.name) for spec in dataclasses.fields(cls)
+                      if hasattr(args, spec.name)}, **others)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -47,13 +86,16 @@ class ServeSettings:
 
     def check(self) -> None:
         """The key rule: on a loopback address anything goes; on any other a key is needed,
-        unless `no_auth` says that none is wanted. Limits must be positive."""
+        unless `no_auth` says that none is wanted. Limits must be positive, a threshold a
+        score. Before the server starts, not in its loading thread."""
         if self.max_upload_mb <= 0 or self.max_megapixels <= 0 or self.queue < 0 or self.workers < 1:
             raise SynergyError("--max-upload-mb and --max-megapixels must be positive, --queue at least 0 and "
                                "--workers at least 1")
         if not is_loopback(self.host) and not self.api_key and not self.no_auth:
             raise SynergyError(f"--host {self.host} is reachable from other machines: give an API key (--api-key or "
                                f"{API_KEY_VARIABLE}) or say --no-auth", option="api_key")
+        if self.threshold is not None:
+            check_threshold(self.threshold)
 
     def with_key_from_environment(self) -> "ServeSettings":
         if self.api_key or not os.environ.get(API_KEY_VARIABLE):

@@ -10,7 +10,7 @@ from typing import AsyncIterator, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from synergy3DMM.serve.service import RequestError
+from synergy3DMM.serve.errors import RequestError
 
 FIELD = "image"
 OVERHEAD = 64 * 1024  # multipart boundaries, headers and small fields around the file

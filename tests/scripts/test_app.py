@@ -1,4 +1,4 @@
-"""The real server (issue 25): `python app.py` prints its URL, serves the page to a real
+"""The real server: `python app.py` prints its URL, serves the page to a real
 browser (Debian's Chromium driven by Playwright, WebGL in software), and stops cleanly on
 SIGTERM or Ctrl-C with a request in flight. The page's screenshot is kept as the test's
 artefact (tests/artifacts/web_page.png)."""
@@ -29,6 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox",
                 "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 START_S = 120
+REFUSAL_S = 300  # a refusal comes before any model loads: this is a generous bound
 CLEAR = np.array([64, 64, 64])  # the page's viewer background (clear_color 0.25)
 
 
@@ -176,3 +177,27 @@ def test_stops_cleanly_with_a_request_in_flight(tmp_path, photo, signum):
         assert running.stdout.read_text().splitlines()[-1] == f"stopped ({signal.Signals(signum).name})"
     finally:
         running.stop()
+
+
+def test_app_refuses_a_public_host_without_key_in_one_line():
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "app.py"), "--host", "0.0.0.0"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=REFUSAL_S,
+                            env={k: v for k, v in os.environ.items() if k != "SYNERGYNET_API_KEY"})
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --host 0.0.0.0") and "--no-auth" in lines[0]
+
+
+@pytest.mark.parametrize("flags, env, says", [
+    (["--threshold", "2"], {}, "error: detection threshold 2.0 is not a score"),
+    ([], {"SYNERGYNET_HOME": "{empty}"}, "3dmm_data/"),
+], ids=["bad threshold", "missing data"])
+def test_app_refuses_what_it_cannot_serve_before_it_starts(tmp_path, flags, env, says):
+    """A bad setting or a missing data file is one line and exit 1, before any server or
+    model loading thread starts (the data of every answer is resolved up front)."""
+    environment = {**os.environ, **{k: v.format(empty=tmp_path) for k, v in env.items()}}
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "app.py"), "--port", "9", *flags], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=REFUSAL_S, env=environment)
+    assert result.returncode == 1 and result.stdout == "", result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], result.stderr

@@ -1,5 +1,5 @@
-"""bench/run_bench.py runs every step and reports what the README table needs (issue:
-speed). No time is asserted: the script is how speed is shown, not a test of it."""
+"""bench/run_bench.py runs every step and reports what the README's Speed table needs.
+No time is asserted: the script is how speed is shown, not a test of it."""
 from __future__ import annotations
 
 import json

@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.support import MB05, PX_ATOL, REPO_ROOT, assert_one_line_error, run_single_image, tree
+from tests.support import MB05, PX_ATOL, assert_one_line_error, run_single_image, tree
 
 # Landmarks, boxes and roi boxes against the 3DDFA_V2 reference within PX_ATOL: measured worst
 # 1.7e-4 px (landmark x; y 1.3e-4, z 6.5e-5; boxes 1.1e-4) on two_faces_720p.jpg, JSON
@@ -363,33 +360,23 @@ def test_no_note_with_weights_given(odd_run):
     assert "note:" not in result.stderr
 
 
-WATCH_NUMPY = """
-import os, sys
-
-class Watch:  # notes OPENBLAS_NUM_THREADS at the moment numpy is first imported
-    seen = []
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "numpy" and not self.seen:
-            self.seen.append(os.environ.get("OPENBLAS_NUM_THREADS"))
-        return None
-
-sys.meta_path.insert(0, Watch())
-import {script}
-print(Watch.seen)
-"""
-
-
-@pytest.mark.parametrize("script,preset,expected", [("singleImage", None, "1"), ("video", None, "1"),
-                                                    ("artistic", None, "1"), ("uv_texture_realFaces", None, "1"),
-                                                    ("singleImage", "2", "2")])
-def test_scripts_keep_numpy_blas_on_one_thread_unless_told(script, preset, expected):
-    """The photo and video scripts set numpy's BLAS to one thread before numpy loads (its
-    spinning threads slow the pipeline's own); a value the user set wins."""
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    if preset is not None:
-        env["OPENBLAS_NUM_THREADS"] = preset
-    result = subprocess.run([sys.executable, "-c", WATCH_NUMPY.format(script=script)], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+def test_single_image_modes_and_default_backend(tmp_path, photo):
+    """`--modes json,ply` writes those alone; no backend flag runs ONNX Runtime here (the
+    first run exports into the cache and says so)."""
+    out = tmp_path / "out"
+    env = {"SYNERGYNET_CACHE": str(tmp_path / "cache")}
+    result = run_single_image("-f", str(photo("portrait.jpg")), "-w", MB05, "-o", str(out), "--modes", "json,ply",
+                              env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == repr([expected])
+    written = tree(out)
+    assert {path.split("/")[0] for path in written} == {"json", "meshes"}
+    assert [p for p in written if p.endswith((".json", ".ply"))] == ["json/JianzhuGuo.json", "meshes/JianzhuGuo_0.ply"]
+    assert "exporting mb05_120x120.pth to ONNX" in result.stderr
+    assert list((tmp_path / "cache").glob("regressor-auto-*.onnx"))
+
+
+def test_library_errors_become_flag_advice(tmp_path, photo):
+    result = run_single_image("-f", str(photo("portrait.jpg")), "--modes", "json,depht", "-o", str(tmp_path / "o"))
+    assert_one_line_error(result, "unknown output mode(s) depht")
+    assert "(set it with --modes)" in result.stderr
+    assert not (tmp_path / "o").exists()

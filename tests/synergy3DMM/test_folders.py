@@ -1,60 +1,23 @@
-"""The application layer's pieces on their own: backend choice, output objects chosen by
-mode, folder processing with its summary, and errors turned into flag advice."""
+"""Many images through one pipeline (`synergy3DMM.folders`): only what is asked written,
+the summary, output names that do not depend on the run, each image's own error a
+failure and a disk error the end, faces of several images in one batch, and the run's
+named steps (`FolderRun`)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 
-from synergy3DMM.folders import FolderSummary, OutputNames, process_images
-from synergy3DMM.outputs import DEFAULT_MODES, OUTPUT_MODES, make_outputs, needs_dense
-from synergy3DMM.pipeline import FacePipeline
-from tests.support import MB05, assert_one_line_error, run_single_image, tree
-from utils import assets
-from utils.device import resolve_backend
+from synergy3DMM.folders import (Failure, FolderRun, FolderSummary, OutputNames, ReadItem, process_images,
+                                 read_report, write_report)
+from synergy3DMM.outputs import make_outputs
+from tests.support import tree
+from tests.synergy3DMM.flows_support import pipeline  # noqa: F401 - the fixture
 from utils.errors import SynergyError
 from utils.io import read_image
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> Iterator[FacePipeline]:
-    with pytest.MonkeyPatch.context() as patch:  # exports go to a private cache
-        patch.setenv("SYNERGYNET_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield FacePipeline(assets.require(MB05), device="cpu", log=lambda _: None)
-
-
-def test_auto_backend_is_onnx_runtime_on_a_cpu(pipeline):
-    """The measured fast path is the default: ONNX Runtime on a CPU (this machine has no GPU),
-    PyTorch when asked for or on a GPU."""
-    import torch
-
-    if torch.cuda.is_available():
-        assert resolve_backend() == ("torch", "cuda")
-    else:
-        assert resolve_backend() == ("onnx", "cpu")
-        assert (pipeline.backend, pipeline.device) == ("onnx", "cpu")
-    assert resolve_backend("torch", "cpu") == ("torch", "cpu")
-    with pytest.raises(SynergyError) as exc:
-        resolve_backend("tensorrt")
-    assert exc.value.option == "backend"
-
-
-def test_modes_make_their_outputs():
-    outputs = make_outputs(["json", "ply", "json"])
-    assert [o.mode for o in outputs] == ["json", "ply"] and needs_dense(outputs)
-    assert not needs_dense(make_outputs(["json", "2d_sparse", "pose"]))
-    assert [o.mode for o in make_outputs()] == ["3d,solid", "2d_sparse", "pose", "json"]  # one rendering
-    assert list(DEFAULT_MODES) == ["3d", "solid", "2d_sparse", "pose", "json"]
-    assert set(OUTPUT_MODES) >= {"3d", "solid", "2d_sparse", "pose", "json", "obj", "ply"}
-    assert [o.mode for o in make_outputs(["solid"])] == ["solid"]
-    with pytest.raises(SynergyError, match="unknown output mode") as exc:
-        make_outputs(["json", "depht"])
-    assert exc.value.option == "modes"
 
 
 def test_process_images_writes_only_what_is_asked_and_sums_up(pipeline, photo, tmp_path):
@@ -96,61 +59,8 @@ def test_output_names_do_not_depend_on_the_run(photo, tmp_path):
     assert [whole[f] for f in files] == ["a.jpg", "a.png", "b", "c"]
 
 
-def test_single_image_modes_and_default_backend(tmp_path, photo):
-    """`--modes json,ply` writes those alone; no backend flag runs ONNX Runtime here (the
-    first run exports into the cache and says so)."""
-    out = tmp_path / "out"
-    env = {"SYNERGYNET_CACHE": str(tmp_path / "cache")}
-    result = run_single_image("-f", str(photo("portrait.jpg")), "-w", MB05, "-o", str(out), "--modes", "json,ply",
-                              env=env)
-    assert result.returncode == 0, result.stderr
-    written = tree(out)
-    assert {path.split("/")[0] for path in written} == {"json", "meshes"}
-    assert [p for p in written if p.endswith((".json", ".ply"))] == ["json/JianzhuGuo.json", "meshes/JianzhuGuo_0.ply"]
-    assert "exporting mb05_120x120.pth to ONNX" in result.stderr
-    assert list((tmp_path / "cache").glob("regressor-auto-*.onnx"))
-
-
-def test_library_errors_become_flag_advice(tmp_path, photo):
-    result = run_single_image("-f", str(photo("portrait.jpg")), "--modes", "json,depht", "-o", str(tmp_path / "o"))
-    assert_one_line_error(result, "unknown output mode(s) depht")
-    assert "(set it with --modes)" in result.stderr
-    assert not (tmp_path / "o").exists()
-
-
-def test_overlay_alone_is_one_file_and_the_same_pixels(pipeline, photo, tmp_path):
-    """`3d` alone writes the blended overlay only (3DDFA_V2's one image), the same file the
-    default writes beside the solid render."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    shutil.copy(photo("portrait.jpg"), folder / "p.jpg")
-    process_images(pipeline, [folder / "p.jpg"], make_outputs(["3d"]), tmp_path / "alone")
-    process_images(pipeline, [folder / "p.jpg"], make_outputs(), tmp_path / "default")
-    assert tree(tmp_path / "alone") == ["rendering_overlay/p.jpg"]
-    assert "rendering_overlay/p_solid.png" in tree(tmp_path / "default")
-    assert (tmp_path / "alone" / "rendering_overlay" / "p.jpg").read_bytes() == \
-        (tmp_path / "default" / "rendering_overlay" / "p.jpg").read_bytes()
-
-
-def test_library_user_is_told_of_the_fallback_weights(tmp_path):
-    """Without the official weights, a library user who configured nothing still learns on
-    stderr that the 3DDFA_V2 regressor stands in (a Python warning-level log)."""
-    import subprocess
-    import sys
-
-    root = tmp_path / "root"
-    (root / "pretrained").mkdir(parents=True)
-    (root / "pretrained" / "3ddfa_v2").symlink_to(assets.asset_path("pretrained/3ddfa_v2"))
-    code = "from synergy3DMM.pipeline import resolve_weights; print(resolve_weights(None).name)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            cwd=assets.REPO_ROOT, env={**os.environ, "SYNERGYNET_HOME": str(root)})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "mb05_120x120.pth"
-    assert "using the 3DDFA_V2 regressor" in result.stderr
-
-
 def test_an_images_own_output_error_is_a_failure_and_a_disk_error_ends_the_run(pipeline, photo, tmp_path):
-    """Contract A: a SynergyError making one image's outputs records that image as failed
+    """A SynergyError making one image's outputs records that image as failed
     (nothing written for it) and the run goes on; an OSError ends the run."""
     from synergy3DMM.outputs import Output
 
@@ -201,3 +111,57 @@ def test_a_run_that_finished_no_image_says_why():
     mixed = FolderSummary(failures=[("a.jpg", "a.jpg is empty"), ("b.jpg", "b.jpg is not an image")])
     assert mixed.nothing_done() == ("no image was processed (2 failed, for 2 different reasons; the first: "
                                     "a.jpg: a.jpg is empty)")
+
+
+def test_the_runs_steps_sort_a_group_and_record_what_was_written(pipeline, photo, tmp_path):
+    """`batch` keeps the images ready for the network and counts or fails the others;
+    `regress` gives each its faces in one batch (as `analyse` does one at a time);
+    `save_behind` and `record` write and count them, in the journal's order."""
+    image = read_image(photo("two_faces_720p.jpg"))
+    ready = ReadItem(Path("two.jpg"), "two", image, pipeline.prepare(image))
+    done, unreadable = ReadItem(Path("old.jpg"), "old"), ReadItem(Path("bad.jpg"), "bad", error="bad.jpg is empty")
+    skipped = []
+    run = FolderRun(pipeline, make_outputs(["json"]), tmp_path, on_skip=lambda path, why: skipped.append(path.name))
+    group = run.batch([done, ready, unreadable])
+    assert group == [ready]
+    assert run.summary.already_done == 1 and run.summary.failures == [("bad.jpg", "bad.jpg is empty")]
+    assert skipped == ["bad.jpg"]
+    results = run.regress(group)
+    assert [len(result.faces) for result in results] == [2] and results[0].model == pipeline.model_block
+    np.testing.assert_allclose([face.landmarks for face in results[0].faces],
+                               [face.landmarks for face in pipeline.analyse(image, dense=False)], atol=1e-3)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as saver:
+        run.record(run.save_behind(saver, results))
+    assert (run.summary.images, run.summary.faces) == (1, 2) and tree(tmp_path) == ["json/two.json"]
+    assert run.regress([]) == []
+
+
+def test_a_failed_batch_fails_each_of_its_images(pipeline, photo, tmp_path):
+    class Broken:
+        model_block = None
+
+        def analyse_many(self, found, dense=False):
+            raise SynergyError("the regressor gave no finite result")
+
+    run = FolderRun(pipeline, make_outputs(["json"]), tmp_path)
+    run.pipeline = Broken()
+    image = read_image(photo("portrait.jpg"))
+    items = [ReadItem(Path(f"{name}.jpg"), name, image, pipeline.prepare(image)) for name in ("a", "b")]
+    assert run.regress(items) == []
+    assert run.summary.failures == [Failure("a.jpg", "the regressor gave no finite result"),
+                                    Failure("b.jpg", "the regressor gave no finite result")]
+
+
+def test_a_summary_written_is_read_back_with_its_failures(tmp_path):
+    summary = FolderSummary(3, 5, [Failure("x.jpg", "x.jpg is not an image")], 1.5, 2)
+    write_report(summary, tmp_path / "summary.json")
+    again = read_report(tmp_path / "summary.json")
+    assert again == summary and isinstance(again.failures[0], Failure) and again.failures[0].image == "x.jpg"
+    assert read_report(tmp_path / "absent.json") is None
+    (tmp_path / "cut.json").write_text('{"images": 3')
+    assert read_report(tmp_path / "cut.json") is None
+    assert FolderSummary.merged([summary, summary]).failures == [("x.jpg", "x.jpg is not an image")] * 2
+    with pytest.raises(AttributeError):
+        summary.failures[0].image = "y.jpg"  # a failure is a value

@@ -1,4 +1,4 @@
-"""ONNX Runtime backend: exported networks agree with PyTorch to 1e-4 (issue: speed)."""
+"""ONNX Runtime backend: exported networks agree with PyTorch to 1e-4."""
 from __future__ import annotations
 
 import pickle
