@@ -15,7 +15,6 @@ from synergy3DMM.folders import (Failure, FolderRun, FolderSummary, OutputNames,
                                  read_report, write_report)
 from synergy3DMM.outputs import make_outputs
 from tests.support import tree
-from tests.synergy3DMM.flows_support import pipeline  # noqa: F401 - the fixture
 from utils.errors import SynergyError
 from utils.io import read_image
 

@@ -13,7 +13,6 @@ from synergy3DMM.folders import process_images
 from synergy3DMM.outputs import (DEFAULT_MODES, OUTPUT_MODES, File, ImageResult, MeshOutput, Output, assets_of,
                                  face_stem, image_document, make_outputs, modes_of, needs_dense, save_image_outputs)
 from tests.support import tree
-from tests.synergy3DMM.flows_support import pipeline  # noqa: F401 - the fixture
 from utils.errors import SynergyError
 from utils.io import read_image
 

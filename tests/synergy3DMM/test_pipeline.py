@@ -14,7 +14,6 @@ from synergy3DMM.detectors import Detector, GivenBoxes
 from synergy3DMM.pipeline import FacePipeline, SideBySide
 from synergy3DMM.results import Detections, Face
 from tests.support import MB05
-from tests.synergy3DMM.flows_support import pipeline  # noqa: F401 - the fixture
 from utils import assets
 from utils.cropping import CROP_POLICIES
 from utils.device import resolve_backend

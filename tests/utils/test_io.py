@@ -1,15 +1,20 @@
-"""utils.io.read_image reads every image as the original's `cv2.imread(path)` does, so that
-results on odd files match the original's; and a file it cannot read is one clear error."""
+"""utils.io: images read as the original's `cv2.imread(path)` reads them (so that results on odd
+files match the original's), images from bytes and their size from the header, the numpy-only
+unpickler; a file it cannot read is one clear error."""
 from __future__ import annotations
 
+import os
+import pickle
+import shutil
 import struct
 
 import cv2
 import numpy as np
 import pytest
 
+from utils import assets
 from utils.errors import SynergyError
-from utils.io import PROBED_FORMATS, decode_image, probe_image, read_image
+from utils.io import PROBED_FORMATS, decode_image, probe_image, read_image, safe_pickle_loads, to_bgr8
 
 
 def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
@@ -128,3 +133,43 @@ def test_probe_refuses_truncated_empty_and_unknown_files(portrait):
     # a huge image is told by its header alone: a 100000 x 100000 PNG of a few bytes
     header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 100000, 100000) + b"\x08\x00" * 3
     assert probe_image(header + b"\x00\x00\x00\x00IEND\xaeB`\x82").pixels == 10 ** 10
+
+
+# -- the numpy-only unpickler, images brought to 8-bit BGR, read_image's errors
+
+def test_numpy_only_unpickler():
+    meta = {"param_mean": np.arange(3, dtype=np.float32)}
+    assert safe_pickle_loads(pickle.dumps(meta))["param_mean"].tolist() == [0, 1, 2]
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        safe_pickle_loads(pickle.dumps(Evil()))
+
+
+@pytest.mark.parametrize("image", [
+    np.full((5, 6), 200, np.uint8),                      # gray
+    np.full((5, 6, 1), 200, np.uint8),                   # gray with a channel axis
+    np.full((5, 6, 4), 200, np.uint8),                   # BGRA
+    np.full((5, 6, 3), 200 * 257, np.uint16),            # 16-bit
+    np.full((5, 6, 3), 200 / 255, np.float32),           # float in [0, 1]
+])
+def test_images_normalised_to_8bit_bgr(image):
+    out = to_bgr8(image)
+    assert out.shape == (5, 6, 3) and out.dtype == np.uint8
+    assert np.all(out == 200)
+
+
+def test_read_image_errors(tmp_path):
+    with pytest.raises(SynergyError, match="not found"):
+        read_image(tmp_path / "none.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(SynergyError, match="empty"):
+        read_image(tmp_path / "empty.png")
+    (tmp_path / "text.png").write_text("hello")
+    with pytest.raises(SynergyError, match="not an image"):
+        read_image(tmp_path / "text.png")
+    shutil.copy(assets.require("img/sample_3.jpg"), tmp_path / "ünï cödé [1].jpg")
+    assert read_image(tmp_path / "ünï cödé [1].jpg").ndim == 3

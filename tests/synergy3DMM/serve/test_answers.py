@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from synergy3DMM.serve.answers import safe_stem
-from tests.synergy3DMM.flows_support import pipeline  # noqa: F401 - the fixture
 
 
 def test_upload_names_never_reach_the_file_system():

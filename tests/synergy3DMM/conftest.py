@@ -1,8 +1,6 @@
-"""What the tests of the photo flow share (pipeline, outputs, folders): one pipeline of the
-3DDFA_V2 regressor on the CPU, made once, its ONNX exports in a cache of its own.
-
-    from tests.synergy3DMM.flows_support import pipeline  # noqa: F401 - the fixture
-"""
+"""Fixtures of the application floor's tests: `pipeline`, one pipeline of the 3DDFA_V2
+regressor on the CPU, made once for the photo flow's tests (pipeline, outputs, folders,
+the service's answers), its ONNX exports in a cache of its own."""
 from __future__ import annotations
 
 import pytest
