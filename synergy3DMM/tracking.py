@@ -5,8 +5,9 @@ frame's `Face`. Between detections a face is cropped around the previous frame's
 landmarks (`utils.cropping.roi_box_from_landmarks`, 3DDFA_V2's `crop_policy='landmark'`)
 and the regressor runs on that crop: no detector, one network batch for all faces.
 
-The detector runs on the first frame, every `detect_every` frames, on every frame while no
-face is tracked, and at once when a track is lost: its landmarks left the frame, its box
+The detector runs on the first frame, every `detect_every` frames (`DETECT_EVERY`, the
+default of video.py's `--detect-every` too), on every frame while no face is tracked, and
+at once when a track is lost: its landmarks left the frame, its box
 collapsed (side under `MIN_SIDE` pixels, 3DDFA_V2's area test), or the crop disagrees with
 the face found in it (the crop the new landmarks call for overlaps the one used by less
 than `MIN_AGREEMENT`: the network saw no face where it looked). Detections are matched
@@ -27,6 +28,7 @@ import numpy as np
 from synergy3DMM.pipeline import Face, FacePipeline, crop_batch
 from utils.cropping import roi_box_from_landmarks
 
+DETECT_EVERY = 10  # frames between scheduled detections
 MIN_SIDE = 45.0  # pixels: 3DDFA_V2 re-detects when the crop's area falls under 2020 px^2
 MAX_OUTSIDE = 0.5  # share of the 68 landmarks outside the frame at which a face has left it
 MIN_AGREEMENT = 0.4  # IoU of the crop used and the crop its landmarks call for
@@ -95,7 +97,7 @@ def _matches(scores: np.ndarray, threshold: float) -> list[tuple[int, int]]:
 class FaceTracker:
     """Detection every `detect_every` frames, landmark-crop tracking between (module docstring)."""
 
-    def __init__(self, pipeline: FacePipeline, detect_every: int = 10):
+    def __init__(self, pipeline: FacePipeline, detect_every: int = DETECT_EVERY):
         if detect_every < 1:
             raise ValueError("detect_every must be at least 1")
         self.pipeline, self.detect_every = pipeline, detect_every
