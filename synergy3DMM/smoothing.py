@@ -3,11 +3,15 @@ on the face's parameters, expressed in image space.
 
 Jitter is what the network adds frame to frame; lag is what a filter adds. The One Euro
 filter trades them by speed: an exponential average whose cut-off frequency rises with
-the filtered speed (`min_cutoff + beta * speed`), so a still face is smoothed hard and a
-fast one passes almost unfiltered. Here the speed is the landmarks' mean speed in face
-sizes per second (the landmarks' box diagonal), so the same settings suit a small and a
-large face, and one smoothing factor per frame serves all 62 parameters: the face moves
-as a whole, never one part ahead of another.
+the speed (`min_cutoff + beta * speed`), so a still face is smoothed hard and a fast one
+passes almost unfiltered. As in the paper, the velocity (the change from the previous
+filtered value, per second) is itself low-passed (at `d_cutoff`) before its size is
+taken, so jitter, back and forth, averages out of it while a move does not. Here the
+velocity is each landmark's, in face sizes per second (the landmarks' box diagonal), so
+the same settings suit a small and a large face, and the speed is the mean length of
+the 68 filtered velocities: one smoothing factor per frame serves all 62 parameters, the
+face moves as a whole, never one part ahead of another. For a face that only shifts,
+the filter is the paper's filter of that shift (tests/synergy3DMM/test_smoothing.py).
 
 The parameters are filtered in image space: the camera `P` of each frame's crop, mapped by
 that crop's roi box (`utils.geometry.camera_to_image`), so that the crop moving from frame to frame (it
@@ -24,11 +28,11 @@ import numpy as np
 
 from utils.geometry import camera_to_crop, camera_to_image
 
-# Defaults measured on a moving photo (tests/synergy3DMM/test_video.py): jitter roughly halved, lag on a
-# fast move well under a frame.
+# Chosen on a moving photo (tests/synergy3DMM/test_smoothing.py): jitter roughly halved, lag on a fast
+# move well under a frame.
 MIN_CUTOFF = 1.0  # Hz: the cut-off of a still face
 BETA = 10.0  # per (face size per second): how fast the cut-off rises with speed
-D_CUTOFF = 3.0  # Hz: the cut-off of the speed estimate itself (quick to see a move start)
+D_CUTOFF = 3.0  # Hz: the cut-off of the velocity estimate itself (quick to see a move start)
 
 
 def _alpha(cutoff: float, dt: float) -> float:
@@ -46,7 +50,7 @@ class OneEuroFace:
     d_cutoff: float = D_CUTOFF
     _params: np.ndarray | None = field(default=None, repr=False)  # filtered, image space
     _landmarks: np.ndarray | None = field(default=None, repr=False)  # filtered (2, 68)
-    _speed: float = 0.0
+    _velocity: np.ndarray | float = 0.0  # filtered (2, 68), face sizes per second
     _time: float = 0.0
 
     def __call__(self, params: np.ndarray, roi_box: np.ndarray, landmarks: np.ndarray, time: float) -> np.ndarray:
@@ -59,9 +63,10 @@ class OneEuroFace:
             return np.asarray(params, dtype=np.float64)
         dt = time - self._time if time > self._time else 1.0 / 30  # a repeated timestamp: one frame
         size = float(np.hypot(*np.ptp(points, axis=1))) or 1.0
-        speed = float(np.linalg.norm(points - self._landmarks, axis=0).mean()) / dt / size
-        self._speed += _alpha(self.d_cutoff, dt) * (speed - self._speed)
-        alpha = _alpha(self.min_cutoff + self.beta * self._speed, dt)
+        velocity = (points - self._landmarks) / dt / size
+        self._velocity = self._velocity + _alpha(self.d_cutoff, dt) * (velocity - self._velocity)
+        speed = float(np.linalg.norm(self._velocity, axis=0).mean())
+        alpha = _alpha(self.min_cutoff + self.beta * speed, dt)
         self._params = self._params + alpha * (value - self._params)
         self._landmarks = self._landmarks + alpha * (points - self._landmarks)
         self._time = time

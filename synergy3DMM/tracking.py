@@ -5,34 +5,47 @@ frame's `Face`. Between detections a face is cropped around the previous frame's
 landmarks (`utils.cropping.roi_box_from_landmarks`, 3DDFA_V2's `crop_policy='landmark'`)
 and the regressor runs on that crop: no detector, one network batch for all faces.
 
-The detector runs on the first frame, every `detect_every` frames, on every frame while no
-face is tracked, and at once when a track is lost: its landmarks left the frame, its box
-collapsed (side under `MIN_SIDE` pixels, 3DDFA_V2's area test), or the crop disagrees with
-the face found in it (the crop the new landmarks call for overlaps the one used by less
-than `MIN_AGREEMENT`: the network saw no face where it looked). Detections are matched
-to tracks by the overlap of the detection with the track's landmark box (`MIN_MATCH`):
-a matched track keeps its id (a lost one is restarted from its detection), a track no
-detection confirms twice in a row ends, and each detection left over starts a new track.
-A new track's face comes from the detection's crop, then once more from its landmarks'
-crop, so that every face reported was seen through the same crop policy (no jump each
-time the detector runs).
+The detector runs on the first frame, every `detect_every` frames (`DETECT_EVERY`, the
+default of video.py's `--detect-every` too), on every frame while no face is tracked, and
+at once when a track is lost: its landmarks left the frame, its box collapsed (side under
+`MIN_SIDE` pixels, 3DDFA_V2's area test), the crop disagrees with the face found in it
+(the crop the new landmarks call for overlaps the one used by less than `MIN_AGREEMENT`:
+the network saw no face where it looked), or the face no longer looks as it did a frame
+before (its grey patch correlates with the previous frame's by less than
+`MIN_LIKENESS`: something came in front of it; the network, shown no face, still places
+one near the crop's centre, so the tests above let such a track drift on). Detections
+are matched to tracks by the overlap of the detection with the track's landmark box
+(`MIN_MATCH`): a matched track keeps its id (a lost one is restarted from its detection),
+a track no detection confirms twice in a row ends, and each detection left over starts a
+new track. A new track's face comes from the detection's crop, then once more from its
+landmarks' crop, so that every face reported was seen through the same crop policy (no
+jump each time the detector runs).
+
+Two tracks on one face (a crop that slid onto a face crossing in front of its own, or two
+detections of one face) are one too many: the track that stayed with its face (its
+landmark box overlaps its previous frame's most) keeps it, so that a face crossing in
+front of another keeps its id; among new tracks, the older id.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from synergy3DMM.pipeline import Face, FacePipeline, crop_batch
-from utils.cropping import roi_box_from_landmarks
+from utils.cropping import crop_faces, roi_box_from_landmarks
 
+DETECT_EVERY = 10  # frames between scheduled detections
 MIN_SIDE = 45.0  # pixels: 3DDFA_V2 re-detects when the crop's area falls under 2020 px^2
 MAX_OUTSIDE = 0.5  # share of the 68 landmarks outside the frame at which a face has left it
 MIN_AGREEMENT = 0.4  # IoU of the crop used and the crop its landmarks call for
 MIN_MATCH = 0.3  # IoU of a detection and a track's landmark box to be the same face
 MAX_MISSES = 1  # detections in a row that may miss a tracked face (profiles, blur) before it ends
 DUPLICATE = 0.6  # IoU of two tracks' landmark boxes above which they follow one face
+PATCH_SIDE = 16  # pixels: the grey patch of a face's landmark box compared from frame to frame
+MIN_LIKENESS = 0.5  # correlation of that patch with the previous frame's below which the face is hidden
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -53,8 +66,29 @@ def landmark_box(face: Face) -> np.ndarray:
     return np.array([x.min(), y.min(), x.max(), y.max()], dtype=np.float32)
 
 
-def lost_reason(face: Face, width: int, height: int) -> str | None:
-    """Why the track of `face` (found in the crop `face.roi_box`) is lost, or None."""
+def face_patch(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """How a face looks: its landmark box in the BGR `frame`, grey, averaged down to
+    (PATCH_SIDE, PATCH_SIDE) float32 (black outside the frame). The box moves and scales
+    with the face, so the patch stays one of the face while it moves."""
+    points = np.asarray(landmarks, np.float64)[:2]
+    if not np.isfinite(points).all():
+        return np.zeros((PATCH_SIDE, PATCH_SIDE), np.float32)
+    box = np.concatenate([points.min(axis=1), points.max(axis=1)])
+    crop = crop_faces(frame, [box], size=PATCH_SIDE, interpolation=cv2.INTER_AREA)[0]
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+def patch_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two patches (`face_patch`): 1 for the same look under any brightness
+    and contrast, 0 where either is flat."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum()) / norm if norm > 0 else 0.0
+
+
+def lost_reason(face: Face, width: int, height: int, likeness: float = 1.0) -> str | None:
+    """Why the track of `face` (found in the crop `face.roi_box`) is lost, or None;
+    `likeness`: the correlation of its patch with the previous frame's (`patch_correlation`)."""
     x, y = face.landmarks[:2]
     if not np.isfinite(face.landmarks).all():
         return "no numbers"
@@ -65,6 +99,8 @@ def lost_reason(face: Face, width: int, height: int) -> str | None:
         return "collapsed"
     if box_iou(wanted, face.roi_box)[0, 0] < MIN_AGREEMENT:
         return "crop disagrees"
+    if likeness < MIN_LIKENESS:
+        return "hidden"
     return None
 
 
@@ -76,6 +112,8 @@ class Track:
     face: Face  # this frame's (raw, unsmoothed)
     score: float  # the confidence of the last detection that confirmed it
     misses: int = 0  # detections in a row that did not confirm it
+    patch: np.ndarray | None = None  # this frame's `face_patch` (None: not known, not compared)
+    steadiness: float = 0.0  # IoU of its landmark box with the previous frame's (0: new this frame)
 
 
 def _matches(scores: np.ndarray, threshold: float) -> list[tuple[int, int]]:
@@ -95,7 +133,7 @@ def _matches(scores: np.ndarray, threshold: float) -> list[tuple[int, int]]:
 class FaceTracker:
     """Detection every `detect_every` frames, landmark-crop tracking between (module docstring)."""
 
-    def __init__(self, pipeline: FacePipeline, detect_every: int = 10):
+    def __init__(self, pipeline: FacePipeline, detect_every: int = DETECT_EVERY):
         if detect_every < 1:
             raise ValueError("detect_every must be at least 1")
         self.pipeline, self.detect_every = pipeline, detect_every
@@ -135,8 +173,11 @@ class FaceTracker:
         followed = self._follow(frame, [t.face for t in previous], [t.score for t in previous])
         alive, lost = [], []
         for track, face in zip(previous, followed):
-            if lost_reason(face, width, height) is None:
-                alive.append(Track(track.id, face, track.score, track.misses))
+            patch = face_patch(frame, face.landmarks)
+            likeness = 1.0 if track.patch is None else patch_correlation(track.patch, patch)
+            if lost_reason(face, width, height, likeness) is None:
+                steadiness = float(box_iou(landmark_box(track.face), landmark_box(face))[0, 0])
+                alive.append(Track(track.id, face, track.score, track.misses, patch, steadiness))
             else:
                 lost.append(track)
         scheduled = self.frame_index % self.detect_every == 0
@@ -163,24 +204,25 @@ class FaceTracker:
             if i in matched:
                 box = detections[matched[i]]
                 track.face.box = np.asarray(box, dtype=np.float32)
-                kept.append(Track(track.id, track.face, float(box[4]), 0))
+                kept.append(Track(track.id, track.face, float(box[4]), 0, track.patch, track.steadiness))
             elif not scheduled or track.misses < MAX_MISSES:
-                kept.append(Track(track.id, track.face, track.score, track.misses + (1 if scheduled else 0)))
+                kept.append(Track(track.id, track.face, track.score, track.misses + (1 if scheduled else 0),
+                                  track.patch, track.steadiness))
         restart = [(candidates[i].id, j) for i, j in pairs if i >= len(alive)]
         fresh = [(next(self._ids), j) for j in range(len(detections)) if j not in matched.values()]
         starts = restart + fresh
         faces = self._start(frame, detections[[j for _, j in starts]] if starts else detections[:0])
         for (track_id, j), face in zip(starts, faces):
-            kept.append(Track(track_id, face, float(detections[j][4])))
+            kept.append(Track(track_id, face, float(detections[j][4]), patch=face_patch(frame, face.landmarks)))
         return sorted(kept, key=lambda t: t.id)
 
     @staticmethod
     def _without_duplicates(tracks: list[Track]) -> list[Track]:
-        """Two tracks on one face (two detections of it, or one crop drifting onto another
-        face): the older id stays."""
+        """Two tracks on one face (a crop that slid onto another face, or two detections of
+        one face): the one that stayed with its face keeps it (module docstring)."""
         kept: list[Track] = []
-        for track in tracks:  # sorted by id: older first
+        for track in sorted(tracks, key=lambda t: (-t.steadiness, t.id)):
             box = landmark_box(track.face)
             if all(box_iou(box, landmark_box(other.face))[0, 0] <= DUPLICATE for other in kept):
                 kept.append(track)
-        return kept
+        return sorted(kept, key=lambda t: t.id)

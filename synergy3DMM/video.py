@@ -39,13 +39,12 @@ import numpy as np
 from synergy3DMM.outputs import Drawing, Output
 from synergy3DMM.pipeline import Face, FacePipeline
 from synergy3DMM.smoothing import OneEuroFace
-from synergy3DMM.tracking import FaceTracker, Track
+from synergy3DMM.tracking import DETECT_EVERY, FaceTracker, Track
 from utils.errors import SynergyError
 from utils.io import to_bgr8
 from utils.writers import faces_to_json
 
 DEFAULT_FPS = 30.0  # when a webcam or a file does not say
-DETECT_EVERY = 10
 FOURCC = "mp4v"  # MPEG-4 part 2: in every OpenCV build with FFmpeg, read by common players
 QUEUE_FRAMES = 4  # frames decoded ahead and frames waiting to be encoded
 
