@@ -15,11 +15,10 @@ import math
 import numpy as np
 import pytest
 
-from synergy3DMM.pipeline import FacePipeline
 from synergy3DMM.smoothing import OneEuroFace
 from synergy3DMM.video import open_source, process_video
 from tests.synergy3DMM.video_support import (FAST, FRAMES, JUMP, SLOW, STEP, STILL, inverse, landmarks_of, moved,
-                                             moving_clip, read_lines, residuals, transforms)
+                                             read_lines, residuals, transforms)
 from utils.geometry import camera_to_crop, camera_to_image
 
 DOCUMENTED = {"min_cutoff": 1.0, "beta": 10.0, "d_cutoff": 3.0}  # docs/video.md
@@ -126,16 +125,6 @@ def test_a_crop_moving_with_a_still_face_is_no_motion():
         roi_box = inputs.roi_box + [7.0 * k, -3.0 * k, 9.0 * k, -1.0 * k]
         params = camera_to_crop(in_image[None], roi_box[None])[0]
         np.testing.assert_allclose(smoother(params, roi_box, inputs.shape, k / 25), params, rtol=1e-9, atol=1e-12)
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    return FacePipeline(device="cpu", log=lambda _: None)
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return moving_clip(tmp_path_factory.mktemp("video"))
 
 
 def run_lines(pipeline, clip, out, smooth: bool) -> list[dict]:

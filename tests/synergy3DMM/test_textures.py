@@ -42,11 +42,6 @@ def morph():
 
 
 @pytest.fixture(scope="module")
-def pipeline():
-    return FacePipeline(MB05, device="cpu", log=lambda message: None)
-
-
-@pytest.fixture(scope="module")
 def sample(pipeline, photo):
     image = cv2.imread(str(photo("two_faces_720p.jpg")))
     return ImageResult(image, pipeline.analyse(image), "two_faces_720p.jpg", "two")

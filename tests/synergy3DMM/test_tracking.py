@@ -18,27 +18,16 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from synergy3DMM.pipeline import FacePipeline
 from synergy3DMM.video import DETECT_EVERY, open_source, process_video
 from tests.synergy3DMM.video_support import (CROWD, CROWD_FRAMES, FRAMES, HEIGHT, HIDDEN, JUMP, SPRITE, WIDTH,
                                              crowd_clip, crowd_frame, crowd_positions, crowd_sprites, crowd_truth,
-                                             inverse, landmarks_of, moved, moving_clip, read_lines, residuals,
+                                             inverse, landmarks_of, moved, read_lines, residuals,
                                              sprite_landmarks, tilt, transforms)
 from utils.cropping import roi_box_from_landmarks
 
 IN_VIEW_ERROR = 5.0  # px: mean landmark error of a face that shows whole (faces about 100 px high)
 PARTLY_ERROR = 20.0  # px: of a face that shows in part (cut by the frame's edge or behind another)
 PARTLY = 0.25  # the least share of a face's landmarks that show for it to be reported at all
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    return FacePipeline(device="cpu", log=lambda _: None)
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return moving_clip(tmp_path_factory.mktemp("video"))
 
 
 @pytest.fixture(scope="module")

@@ -9,20 +9,9 @@ import numpy as np
 import pytest
 
 from synergy3DMM.outputs import make_outputs
-from synergy3DMM.pipeline import FacePipeline
 from synergy3DMM.video import open_source, process_video
-from tests.synergy3DMM.video_support import HEIGHT, WIDTH, base_frame, moving_clip, read_lines, write_video
+from tests.synergy3DMM.video_support import HEIGHT, WIDTH, base_frame, read_lines, write_video
 from utils.errors import SynergyError
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return moving_clip(tmp_path_factory.mktemp("video"))
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    return FacePipeline(device="cpu", log=lambda _: None)
 
 
 def test_no_face_gives_empty_lines_and_a_video(tmp_path, pipeline):
