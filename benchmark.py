@@ -25,7 +25,7 @@ import numpy as np
 
 from utils.errors import SynergyError, run_cli
 from utils.evaluation import (VISUALISED_IMAGES, YAW_BUCKETS, BenchmarkResult, benchmark_data, ced_curve,
-                              check_benchmark_data, load_ground_truth, nme, nme_stats, paint_landmarks, read_list)
+                              listed_crops, load_ground_truth, nme, nme_stats, paint_landmarks, read_list)
 
 if TYPE_CHECKING:  # torch is imported only when a benchmark runs
     from synergy3DMM.pipeline import Regressor
@@ -167,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     check_options(args)
 
     dataset = benchmark_data(args.data, args.aflw)
-    check_benchmark_data(dataset)
+    # a bad list or a missing crop is reported before the model loads (or is exported)
     wanted = read_list(args.list) if args.list else None
-    read_list(dataset.list_file)  # a bad list is reported before the model loads
+    listed_crops(dataset, wanted)
     from synergy3DMM.evaluation import run_benchmark
     from synergy3DMM.pipeline import pipeline_assets
     from utils import assets

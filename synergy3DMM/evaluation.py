@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from utils.ddfa import DDFATestDataset, test_transform
 from utils.errors import SynergyError
-from utils.evaluation import (BenchmarkData, BenchmarkResult, NMEStats, check_benchmark_data, check_crops,
-                              evaluate_aflw, evaluate_aflw2000, load_aflw_ground_truth, load_ground_truth,
-                              load_pose_ground_truth, nme, nme_stats, read_list, select_images)
+from utils.evaluation import (BenchmarkData, BenchmarkResult, NMEStats, evaluate_aflw, evaluate_aflw2000,
+                              listed_crops, load_aflw_ground_truth, load_ground_truth, load_pose_ground_truth, nme,
+                              nme_stats)
 from utils.geometry import camera_pose
 from utils.inference import reconstruct_in_crop
 from utils.param_layout import NUM_PARAMS, STD_SIZE
@@ -66,11 +66,7 @@ def run_benchmark(regressor: Regressor, whitening: Whitening, dataset: Benchmark
     """The AFLW2000-3D (or AFLW) benchmark of `regressor`, its parameters de-whitened with
     `whitening`, on the crops of `dataset` (`wanted`: only these, by name). Everything is
     checked (crops, list, ground truth rows) before the first crop goes through it."""
-    check_benchmark_data(dataset)
-    full_list = read_list(dataset.list_file)
-    positions = select_images(full_list, wanted)
-    files = [full_list[i] for i in positions]
-    check_crops(dataset, files)
+    full_list, positions, files = listed_crops(dataset, wanted)
     ground_truth = (load_aflw_ground_truth if aflw else load_ground_truth)(str(dataset.eval_dir))
     if len(ground_truth) != len(full_list):
         raise SynergyError(f"{dataset.list_file} lists {len(full_list)} crops but the ground truth in "

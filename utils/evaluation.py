@@ -500,3 +500,15 @@ def check_crops(dataset: BenchmarkData, files: Sequence[str]) -> None:
     if absent:
         raise SynergyError(f"{len(absent)} listed crop(s) missing from {dataset.crops}, e.g. {absent[0]}: "
                            f"{dataset.how_to_get}")
+
+
+def listed_crops(dataset: BenchmarkData, wanted: Sequence[str] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """The dataset's full list, the positions in it of the `wanted` crops (all when None),
+    and their names; every one checked to be there. Called before any model loads: a
+    missing crop found later by a loader process would surface as a traceback."""
+    check_benchmark_data(dataset)
+    full_list = read_list(dataset.list_file)
+    positions = select_images(full_list, wanted)
+    files = [full_list[i] for i in positions]
+    check_crops(dataset, files)
+    return full_list, positions, files

@@ -372,7 +372,9 @@ def copy_dataset(data: dict, root: Path) -> Path:
 
 
 @pytest.mark.parametrize("subset", [False, True])
-def test_missing_crop_is_one_line_error(mini_dataset, tmp_path, capsys, subset):
+def test_missing_crop_is_one_line_error(mini_dataset, tmp_path, capsys, monkeypatch, subset):
+    # an empty export cache: the check must come before the regressor is loaded or exported
+    monkeypatch.setenv("SYNERGYNET_CACHE", str(tmp_path / "cache"))
     root = copy_dataset(mini_dataset, tmp_path / "data")
     absent = mini_dataset["names"][5]
     (root / "AFLW2000-3D_crop" / absent).unlink()
@@ -384,7 +386,7 @@ def test_missing_crop_is_one_line_error(mini_dataset, tmp_path, capsys, subset):
             "--workers", "2", *extra]
     lines = run_in_process(argv, capsys)
     assert len(lines) == 1 and lines[0].startswith("error: 1 listed crop(s) missing") and absent in lines[0], lines
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
 def test_unreadable_crop_in_a_loader_process_is_one_line_error(mini_dataset, tmp_path):
