@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synergy3DMM.outputs import ImageResult, make_outputs
+from synergy3DMM.outputs import make_outputs
+from synergy3DMM.results import ImageResult
 from synergy3DMM.pipeline import FacePipeline, resolve_weights
 from utils.assets import asset_path
 from utils.errors import SynergyError, run_cli

@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from synergy3DMM.folders import BATCH_IMAGES, PREFETCH, OutputNames, process_images  # noqa: E402
-from synergy3DMM.outputs import ImageResult, make_outputs, save_image_outputs  # noqa: E402
+from synergy3DMM.outputs import make_outputs, save_image_outputs  # noqa: E402
+from synergy3DMM.results import ImageResult  # noqa: E402
 from synergy3DMM.pipeline import FacePipeline  # noqa: E402
 from utils import assets  # noqa: E402
 from utils.device import cpu_cores  # noqa: E402

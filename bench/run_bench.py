@@ -294,7 +294,8 @@ def flow_runner(way: str, out_dir: Path):
                                                    timings)
         return run
 
-    from synergy3DMM.outputs import ImageResult, make_outputs, save_image_outputs
+    from synergy3DMM.outputs import make_outputs, save_image_outputs
+    from synergy3DMM.results import ImageResult
     from synergy3DMM.pipeline import FacePipeline
 
     pipeline = FacePipeline(mobilenet_v2_weights(), device="cpu", log=lambda _: None)  # auto: ONNX Runtime here
@@ -335,7 +336,8 @@ def bench_overlay(repeats: int, report: dict) -> None:
     from bench import tddfa_v2_way
     from Sim3DR import RenderPipeline
     from synergy3DMM import runners
-    from synergy3DMM.outputs import ImageResult, make_outputs, save_image_outputs
+    from synergy3DMM.outputs import make_outputs, save_image_outputs
+    from synergy3DMM.results import ImageResult
     from synergy3DMM.pipeline import FacePipeline
     from synergy3DMM.render import cfg
     from utils import assets

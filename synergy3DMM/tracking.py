@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synergy3DMM.pipeline import Face, FacePipeline, crop_batch
+from synergy3DMM.pipeline import FacePipeline, crop_batch
+from synergy3DMM.results import Face
 from utils.cropping import crop_faces, roi_box_from_landmarks
 
 DETECT_EVERY = 10  # frames between scheduled detections

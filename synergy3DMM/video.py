@@ -37,7 +37,8 @@ import cv2
 import numpy as np
 
 from synergy3DMM.outputs import Drawing, Output
-from synergy3DMM.pipeline import Face, FacePipeline
+from synergy3DMM.pipeline import FacePipeline
+from synergy3DMM.results import Face
 from synergy3DMM.smoothing import OneEuroFace
 from synergy3DMM.tracking import DETECT_EVERY, FaceTracker, Track
 from utils.errors import SynergyError

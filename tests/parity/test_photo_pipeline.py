@@ -24,7 +24,8 @@ from tests.support import REPO_ROOT
 
 from utils.cropping import crop_faces
 from utils.io import read_image
-from synergy3DMM.pipeline import Face, FacePipeline
+from synergy3DMM.pipeline import FacePipeline
+from synergy3DMM.results import Face
 
 BACKENDS = ("torch", "onnx")  # every backend runs the parity checks
 

@@ -180,7 +180,7 @@ def test_bad_shard_is_flag_advice(tmp_path, photo, weights):
 
 
 def test_a_journal_line_cut_by_a_crash_is_ignored_and_kept_apart(tmp_path):
-    from synergy3DMM.outputs import ImageResult
+    from synergy3DMM.results import ImageResult
 
     out = tmp_path / "out"
     (out / RECORDS).mkdir(parents=True)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from synergy3DMM.folders import process_images
-from synergy3DMM.outputs import (DEFAULT_MODES, OUTPUT_MODES, File, ImageResult, MeshOutput, Output, assets_of,
-                                 face_stem, image_document, make_outputs, modes_of, needs_dense, save_image_outputs)
+from synergy3DMM.outputs import (DEFAULT_MODES, OUTPUT_MODES, File, MeshOutput, Output, assets_of, face_stem,
+                                 image_document, make_outputs, modes_of, needs_dense, save_image_outputs)
+from synergy3DMM.results import ImageResult
 from tests.support import tree
 from utils.errors import SynergyError
 from utils.io import read_image

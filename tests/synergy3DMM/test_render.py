@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from tests.support import REPO_ROOT
-from synergy3DMM.outputs import ImageResult, MapOutput, make_outputs
+from synergy3DMM.outputs import MapOutput, make_outputs
+from synergy3DMM.results import ImageResult
 from synergy3DMM.pipeline import FacePipeline
 from utils.io import read_image
 from utils.params import load_3dmm

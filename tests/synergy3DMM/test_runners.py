@@ -133,7 +133,8 @@ import sys
 import logging
 logging.basicConfig(level=logging.INFO, format="%(message)s")  # the library's notes (exports) on stderr
 from synergy3DMM.pipeline import FacePipeline
-from synergy3DMM.outputs import ImageResult, make_outputs, save_image_outputs
+from synergy3DMM.outputs import make_outputs, save_image_outputs
+from synergy3DMM.results import ImageResult
 from utils.io import read_image
 import pathlib
 pipeline = FacePipeline(r"{assets.require('pretrained/3ddfa_v2/mb05_120x120.pth')}", backend="onnx")

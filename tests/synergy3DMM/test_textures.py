@@ -15,7 +15,8 @@ import pytest
 
 from tests.support import REPO_ROOT
 
-from synergy3DMM.outputs import ImageResult, MeshOutput, UVMapOutput, make_outputs, save_image_outputs
+from synergy3DMM.outputs import MeshOutput, UVMapOutput, make_outputs, save_image_outputs
+from synergy3DMM.results import ImageResult
 from synergy3DMM.pipeline import FacePipeline, crop_batch
 from synergy3DMM.textures import depth_buffer, filled, mirror_filled, photo_uv_texture, photo_uv_textures
 from tests.synergy3DMM.texture_support import RELIEF_IMAGE, Relief

@@ -63,7 +63,7 @@ def test_tracks_and_forced_detection(raw_lines):
 
 def test_lost_reasons(raw_lines):
     """Each way a track is lost, on a real face moved or shrunk here."""
-    from synergy3DMM.pipeline import Face
+    from synergy3DMM.results import Face
     from synergy3DMM.tracking import MIN_LIKENESS, lost_reason
 
     record = raw_lines[5]["faces"][0]
