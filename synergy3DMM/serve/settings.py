@@ -1,5 +1,5 @@
 """The service's settings: what `app.py`'s flags set (the service's own flags are declared
-once, here, in each field's metadata: `add_flags`, `from_args`), the rule for the API key,
+once, here, on each field: `utils.flags.flag_field`), the rule for the API key,
 and their way to worker processes (`--workers N` starts N processes, each of which builds
 its application from these settings in the environment)."""
 from __future__ import annotations
@@ -9,72 +9,54 @@ import dataclasses
 import ipaddress
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from FaceBoxes.FaceBoxes import check_threshold
 from utils.errors import SynergyError
+from utils.flags import add_flags, flag_field, parsed_values
 
 API_KEY_VARIABLE = "SYNERGYNET_API_KEY"  # the key, when --api-key is not given
 SETTINGS_VARIABLE = "SYNERGYNET_SERVE_SETTINGS"  # the settings, as JSON, for worker processes
 MB = 1 << 20
 
 
-def flag(help: str, name: str | None = None) -> dict:  # noqa: A002 - argparse's word
-    """A field's metadata that makes it a flag of app.py: `--<field-name>` (or `name`) with
-    `help`; a bool field is a switch to the other value."""
-    return {"flag": name, "help": help}
-
-
 @dataclass
 class ServeSettings:
-    host: str = field(default="127.0.0.1",
-                      metadata=flag("address to listen on (default %(default)s: this machine only)"))
-    port: int = field(default=7860, metadata=flag("port (default %(default)s)"))
+    host: str = flag_field("127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    port: int = flag_field(7860, help="port (default %(default)s)")
     # the model: the flags every script shares (synergy3DMM.cli.add_model_flags, add_detector_flags)
     weights: str | None = None
     arch: str | None = None
     device: str = "auto"
     backend: str = "auto"
     threshold: float | None = None  # the detector's score a face must exceed (None: FaceBoxes' own)
-    api_key: str | None = field(default=None, metadata=flag(
-        f"key every /v1/ request must send (X-API-Key); default: ${API_KEY_VARIABLE}. Required with a --host other "
-        "machines can reach, unless --no-auth"))  # required on every /v1/ route when set
-    no_auth: bool = field(default=False, metadata=flag("serve a non-loopback --host without a key, on purpose"))
-    max_upload_mb: float = field(default=20.0, metadata=flag("largest upload in MB (default %(default)g)"))
-    max_megapixels: float = field(default=40.0, metadata=flag(
-        "largest image in megapixels, read from its header (default %(default)g)"))
-    queue: int = field(default=16, metadata=flag(
-        "requests that may wait for a thread; more are answered 503 (default %(default)s)"))
-    batch_window_ms: float = field(default=5.0, metadata=flag(
-        "how long the regressor waits for other requests' faces (default %(default)g)"))
-    workers: int = field(default=1, metadata=flag(
-        "server processes, each with its own models (default %(default)s)"))  # uvicorn's
-    page: bool = field(default=True, metadata=flag("the API alone, without the web page", "--no-page"))  # at /
-    access_log: bool = field(default=False, metadata=flag(
-        "a line per request on stdout (off by default: /metrics counts requests, and a line per request to a slow "
-        "reader of stdout costs each request milliseconds)"))  # uvicorn's
+    api_key: str | None = flag_field(  # required on every /v1/ route when set
+        None, help=f"key every /v1/ request must send (X-API-Key); default: ${API_KEY_VARIABLE}. Required with a "
+                   "--host other machines can reach, unless --no-auth")
+    no_auth: bool = flag_field(False, help="serve a non-loopback --host without a key, on purpose")
+    max_upload_mb: float = flag_field(20.0, help="largest upload in MB (default %(default)g)")
+    max_megapixels: float = flag_field(40.0, help="largest image in megapixels, read from its header "
+                                                  "(default %(default)g)")
+    queue: int = flag_field(16, help="requests that may wait for a thread; more are answered 503 (default %(default)s)")
+    batch_window_ms: float = flag_field(5.0, help="how long the regressor waits for other requests' faces "
+                                                  "(default %(default)g)")
+    workers: int = flag_field(1, help="server processes, each with its own models (default %(default)s)")  # uvicorn's
+    page: bool = flag_field(True, flag="--no-page", help="the API alone, without the web page")  # at /
+    access_log: bool = flag_field(  # uvicorn's
+        False, help="a line per request on stdout (off by default: /metrics counts requests, and a line per request "
+                    "to a slow reader of stdout costs each request milliseconds)")
     max_video_seconds: float = 10.0  # the page's video: the first seconds are processed
     temp_dir: str | None = None  # where per-request temporary folders go (default: the system's)
 
     @classmethod
     def add_flags(cls, parser: argparse.ArgumentParser) -> None:
-        """The service's own flags (fields with `flag` metadata), in the fields' order."""
-        for spec in dataclasses.fields(cls):
-            if "help" not in spec.metadata:
-                continue
-            name = spec.metadata["flag"] or "--" + spec.name.replace("_", "-")
-            if isinstance(spec.default, bool):
-                parser.add_argument(name, dest=spec.name, action="store_false" if spec.default else "store_true",
-                                    help=spec.metadata["help"])
-            else:
-                kind = str if spec.default is None else type(spec.default)
-                parser.add_argument(name, dest=spec.name, type=kind, default=spec.default, help=spec.metadata["help"])
+        """The service's own flags (its flag fields), in the fields' order."""
+        add_flags(parser, cls)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **others) -> "ServeSettings":
         """The settings of parsed flags (every field a flag set; `others` for the rest)."""
-        return cls(**{spec.name: getattr(args, spec.name) for spec in dataclasses.fields(cls)
-                      if hasattr(args, spec.name)}, **others)
+        return cls(**parsed_values(cls, args), **others)
 
     @property
     def max_upload_bytes(self) -> int:
